@@ -1,0 +1,98 @@
+import type { Readable } from 'node:stream';
+import { ImageError } from '../errors.js';
+import type { Descriptor } from './descriptor.js';
+import type { ImageReference } from './reference.js';
+
+/**
+ * Content access, after oras-go's content package: small interfaces that every
+ * transport implements, so lint and publish never care where an image lives.
+ */
+
+export interface FetchOptions {
+  signal?: AbortSignal;
+}
+
+/** Reads a blob or manifest by descriptor. The stream is verified (digest and size) as it flows. */
+export interface Fetcher {
+  fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable>;
+}
+
+/** Turns the source's reference (tag or digest) into the descriptor of its manifest or index. */
+export interface Resolver {
+  resolve(options?: FetchOptions): Promise<Descriptor>;
+}
+
+/** A layer blob handed over by a source that can only be read front to back. */
+export interface StreamedLayer {
+  descriptor: Descriptor;
+  /** Verified stream of the layer blob, as stored (compressed or not). */
+  stream: Readable;
+}
+
+/** Where an image is read from: a registry, a layout, an archive, the engine. */
+export interface ImageSource extends Fetcher, Resolver {
+  readonly reference: ImageReference;
+  /**
+   * Optional: deliver the given layers in whatever order the source produces
+   * them, each exactly once. Sources that can only be read as one stream (the
+   * engine's export) implement it so a whole-image scan is a single pass.
+   */
+  streamLayers?(
+    layers: readonly Descriptor[],
+    visit: (layer: StreamedLayer) => Promise<void>,
+    options?: FetchOptions,
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Writes content by descriptor (publish). */
+export interface Pusher {
+  exists(descriptor: Descriptor, options?: FetchOptions): Promise<boolean>;
+  push(descriptor: Descriptor, content: Readable, options?: FetchOptions): Promise<void>;
+}
+
+export interface Tagger {
+  tag(descriptor: Descriptor, tag: string, options?: FetchOptions): Promise<void>;
+}
+
+export interface ImageTarget extends Pusher, Tagger, Fetcher {
+  readonly reference: ImageReference;
+  close(): Promise<void>;
+}
+
+/** Manifests and indexes larger than this are refused (as containerd and distribution do). */
+export const maxManifestBytes = 4 * 1024 * 1024;
+/** Image configs larger than this are refused. */
+export const maxConfigBytes = 16 * 1024 * 1024;
+
+/** Reads a whole (small) blob into memory, verified, refusing one over `limit` bytes. */
+export async function readAll(
+  fetcher: Fetcher,
+  descriptor: Descriptor,
+  limit: number,
+  context: { image?: string; what?: string } = {},
+  options?: FetchOptions,
+): Promise<Buffer> {
+  const where = { image: context.image, blob: descriptor.digest };
+  const what = context.what ?? 'blob';
+  if (descriptor.size > limit) {
+    throw new ImageError(
+      'ERR_TOO_LARGE',
+      `${what} is ${descriptor.size} bytes, over the ${limit}-byte limit`,
+      where,
+    );
+  }
+  const stream = await fetcher.fetch(descriptor, options);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buffer = chunk as Buffer;
+    total += buffer.length;
+    if (total > limit) {
+      stream.destroy();
+      throw new ImageError('ERR_TOO_LARGE', `${what} is over the ${limit}-byte limit`, where);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks, total);
+}

@@ -1,0 +1,152 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { ImageError } from '../errors.js';
+
+/** A content digest, "algorithm:encoded", as the OCI image-spec defines it. */
+export type Digest = `${string}:${string}`;
+
+const encodedLength: Record<string, number> = { sha256: 64, sha512: 128 };
+const digestPattern = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+
+export interface ParsedDigest {
+  algorithm: 'sha256' | 'sha512';
+  hex: string;
+}
+
+export function parseDigest(value: string, context: { image?: string } = {}): ParsedDigest {
+  const match = digestPattern.exec(value);
+  const algorithm = match?.[1];
+  const hex = match?.[2];
+  if (!match || algorithm === undefined || hex === undefined) {
+    throw new ImageError('ERR_DIGEST_INVALID', `invalid digest '${truncate(value)}'`, context);
+  }
+  const length = encodedLength[algorithm];
+  if (length === undefined) {
+    throw new ImageError('ERR_UNSUPPORTED', `unsupported digest algorithm '${algorithm}'`, context);
+  }
+  if (hex.length !== length || !/^[a-f0-9]+$/.test(hex)) {
+    throw new ImageError('ERR_DIGEST_INVALID', `invalid ${algorithm} digest '${truncate(value)}'`, context);
+  }
+  return { algorithm: algorithm as 'sha256' | 'sha512', hex };
+}
+
+export function isDigest(value: string): boolean {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function digestOf(data: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+export interface VerifyTarget {
+  digest: string;
+  size: number;
+}
+
+/**
+ * Checks that bytes match a descriptor's digest and size, incrementally.
+ * Used by the stream below and by code that hashes while it already holds chunks.
+ */
+export class DigestVerifier {
+  readonly expected: VerifyTarget;
+  private readonly hash: Hash;
+  private readonly algorithm: string;
+  private readonly hex: string;
+  private readonly context: { image?: string; blob: string };
+  bytes = 0;
+
+  constructor(expected: VerifyTarget, image?: string) {
+    this.expected = expected;
+    this.context = image === undefined ? { blob: expected.digest } : { image, blob: expected.digest };
+    const parsed = parseDigest(expected.digest, this.context);
+    this.algorithm = parsed.algorithm;
+    this.hex = parsed.hex;
+    this.hash = createHash(parsed.algorithm);
+    if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
+      throw new ImageError(
+        'ERR_MANIFEST_INVALID',
+        `invalid size ${String(expected.size)} in descriptor`,
+        this.context,
+      );
+    }
+  }
+
+  /** Feed a chunk; throws as soon as the blob grows past its declared size. */
+  update(chunk: Uint8Array): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected.size) {
+      throw new ImageError(
+        'ERR_SIZE_MISMATCH',
+        `blob is larger than its descriptor says (${this.expected.size} bytes)`,
+        this.context,
+      );
+    }
+    this.hash.update(chunk);
+  }
+
+  /** Call at end of data; throws on a short blob or a digest mismatch. */
+  finish(): void {
+    if (this.bytes !== this.expected.size) {
+      throw new ImageError(
+        'ERR_SIZE_MISMATCH',
+        `blob is ${this.bytes} bytes, its descriptor says ${this.expected.size}`,
+        this.context,
+      );
+    }
+    const actual = this.hash.digest('hex');
+    if (actual !== this.hex) {
+      throw new ImageError(
+        'ERR_DIGEST_MISMATCH',
+        `digest mismatch: content hashes to ${this.algorithm}:${actual}`,
+        this.context,
+      );
+    }
+  }
+}
+
+/**
+ * A pass-through stream that verifies digest and size while data flows.
+ * Consumers must treat what they derived as provisional until 'end': a
+ * mismatch surfaces as an 'error' event instead of end, never as data.
+ */
+export class VerifyingStream extends Transform {
+  private readonly verifier: DigestVerifier;
+
+  constructor(expected: VerifyTarget, image?: string) {
+    super();
+    this.verifier = new DigestVerifier(expected, image);
+  }
+
+  get bytes(): number {
+    return this.verifier.bytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.verifier.finish();
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback();
+  }
+}
+
+function truncate(value: string): string {
+  return value.length > 80 ? `${value.slice(0, 77)}...` : value;
+}
