@@ -1,3 +1,5 @@
+import type {} from 'vitest';
+
 /**
  * What the test environment (test/env/global-setup.ts) hands every test:
  * real services on loopback, started or reused for this run.
