@@ -1,0 +1,112 @@
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ImageError } from '../../errors.js';
+import type { Descriptor } from '../descriptor.js';
+import { parseDigest, VerifyingStream } from '../digest.js';
+import type { TarIndex } from './tar-index.js';
+
+/**
+ * The files of an image layout (or a docker save tree), whether they sit in a
+ * directory or inside an uncompressed tar. Paths are relative, '/'-separated.
+ */
+export interface LayoutStore {
+  /** Where it is, for messages. */
+  readonly location: string;
+  /** Whole small file, or undefined when absent. */
+  read(path: string, limit: number): Promise<Buffer | undefined>;
+  /** A stream of the file and its size, or undefined when absent. */
+  open(path: string): Promise<{ stream: Readable; size: number } | undefined>;
+  /** Size of the file, or undefined when absent. */
+  size(path: string): Promise<number | undefined>;
+}
+
+export class DirectoryStore implements LayoutStore {
+  readonly location: string;
+  constructor(directory: string) {
+    this.location = directory;
+  }
+
+  async read(path: string, limit: number): Promise<Buffer | undefined> {
+    const size = await this.size(path);
+    if (size === undefined) return undefined;
+    if (size > limit) {
+      throw new ImageError('ERR_TOO_LARGE', `'${path}' is ${size} bytes, over the ${limit}-byte limit`, {
+        image: this.location,
+      });
+    }
+    const handle = await open(join(this.location, path), 'r');
+    try {
+      const buffer = Buffer.alloc(size);
+      const { bytesRead } = await handle.read(buffer, 0, size, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async open(path: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const size = await this.size(path);
+    if (size === undefined) return undefined;
+    return { stream: createReadStream(join(this.location, path), { highWaterMark: 256 * 1024 }), size };
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    try {
+      const info = await stat(join(this.location, path));
+      return info.isFile() ? info.size : undefined;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT' || (error as { code?: string }).code === 'ENOTDIR') {
+        return undefined;
+      }
+      throw new ImageError(
+        'ERR_IO',
+        `cannot read '${path}' in '${this.location}': ${(error as Error).message}`,
+        {
+          image: this.location,
+          cause: error,
+        },
+      );
+    }
+  }
+}
+
+export class TarStore implements LayoutStore {
+  readonly location: string;
+  private readonly index: TarIndex;
+  constructor(index: TarIndex) {
+    this.index = index;
+    this.location = index.file;
+  }
+
+  async read(path: string, limit: number): Promise<Buffer | undefined> {
+    const member = this.index.get(path);
+    return member ? this.index.read(member, limit, { image: this.location }) : undefined;
+  }
+
+  async open(path: string): Promise<{ stream: Readable; size: number } | undefined> {
+    const member = this.index.get(path);
+    return member ? { stream: this.index.stream(member), size: member.size } : undefined;
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    return this.index.get(path)?.size;
+  }
+}
+
+/** `blobs/<algorithm>/<hex>`; the digest is validated first, so no path tricks. */
+export function blobPath(digest: string, image?: string): string {
+  const { algorithm, hex } = parseDigest(digest, { image });
+  return `blobs/${algorithm}/${hex}`;
+}
+
+/** Wraps a raw stream in a verifier; errors of either end up on the returned stream. */
+export function verified(raw: Readable, descriptor: Descriptor, image?: string): Readable {
+  const verifier = new VerifyingStream(descriptor, image);
+  raw.on('error', (error) => verifier.destroy(error));
+  verifier.on('close', () => {
+    if (!raw.destroyed) raw.destroy();
+  });
+  return raw.pipe(verifier);
+}
