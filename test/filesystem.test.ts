@@ -735,7 +735,6 @@ describe('finding nodes', () => {
     expect(paths(fs.glob('/**/.netrc'))).toEqual(['/root/.netrc']);
     expect(paths(fs.glob('/**/id_rsa?pub'))).toEqual(['/home/astro/.ssh/id_rsa.pub']);
     expect(paths(fs.glob('/home/**', (node) => node.type === 'dir'))).toEqual([
-      '/home',
       '/home/astro',
       '/home/astro/.ssh',
     ]);
@@ -756,6 +755,9 @@ describe('path helpers', () => {
     expect(compileGlob('/etc/*.conf').test('/etc/x/a.conf')).toBe(false);
     expect(compileGlob('/etc/**/*.conf').test('/etc/a.conf')).toBe(true);
     expect(compileGlob('/etc/**/*.conf').test('/etc/x/y/a.conf')).toBe(true);
+    expect(compileGlob('/home/**').test('/home')).toBe(false);
+    expect(compileGlob('/home/**').test('/home/a/b')).toBe(true);
+    expect(compileGlob('/**').test('/x')).toBe(true);
     expect(compileGlob('/a+b(c)/[x]').test('/a+b(c)/[x]')).toBe(true);
     expect(globBase('/usr/*/bin/**')).toBe('/usr');
     expect(globBase('/etc/jupyter/*.py')).toBe('/etc/jupyter');

@@ -65,14 +65,17 @@ const regexSpecial = /[\\^$.|+(){}[\]]/g;
  * Compile a CaptureSpec-style glob over absolute paths to a RegExp:
  * '*' matches any run of characters within one component (dot files
  * included), '?' one character within a component, and a '**' component any
- * number (zero included) of whole components. Everything else is literal.
+ * number of whole components: zero or more in the middle of a pattern (the
+ * components '/etc', '**', 'x.conf' match '/etc/x.conf'), one or more at its
+ * end ('/home' then '**' matches what is below '/home', not '/home' itself),
+ * as the scanner's capture globs read them. Everything else is literal.
  */
 export function compileGlob(pattern: string): RegExp {
   const parts = components(pattern);
   let source = '^';
-  for (const part of parts) {
+  for (const [index, part] of parts.entries()) {
     if (part === '**') {
-      source += '(?:/[^/]+)*';
+      source += index === parts.length - 1 ? '(?:/[^/]+)+' : '(?:/[^/]+)*';
       continue;
     }
     source += '/';
