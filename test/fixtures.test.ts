@@ -28,6 +28,7 @@ import {
   fifo,
   file,
   hardlink,
+  hasProgram,
   type Layer,
   loadIntoEngine,
   manyFiles,
@@ -47,6 +48,7 @@ import {
   writeLayer,
   writeOciArchive,
   writeOciLayout,
+  writeTo,
 } from '../fixtures/index.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/descriptor.js';
 import { digestOf } from '../src/oci/digest.js';
@@ -270,6 +272,29 @@ describe('layers', () => {
     expect(layer.size).toBeLessThan(1000);
   });
 
+  it('fails with a clear message when zstd is not installed', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(buildLayer([file('/a', 'a')], { compression: 'zstd' })).rejects.toThrow(
+        /'zstd' is not installed \(install the Debian package `zstd`\)/,
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  for (const program of ['igzip', 'pigz'] as const) {
+    // Optional speed-ups for bench-sized layers; zlib is the default.
+    it.skipIf(!hasProgram(program))(`gzips with ${program} when asked, deterministically`, async () => {
+      const make = () => buildLayer([file('/r', { size: 1 << 20 })], { gzipProgram: program, level: 1 });
+      const layer = await make();
+      const blob = 'data' in layer.blob ? layer.blob.data : Buffer.alloc(0);
+      expect(digestOf(await filter('gzip', ['-dc'], blob))).toBe(layer.diffId);
+      expect((await make()).digest).toBe(layer.digest);
+    });
+  }
+
   it('builds broken tars on request: no end marker, garbage, truncated bodies', async () => {
     const truncated = await tarBuffer([raw('short', { body: 'abc', size: 4096 })], { endMarker: false });
     expect(truncated.length).toBe(1024); // header + one padded block, where 4096 bytes were promised
@@ -463,6 +488,20 @@ describe('images, layouts and archives', () => {
     expect(summary.Layers).toEqual([layer.diffId]);
   });
 
+  it('writes to transport references (oci:, oci-archive:, docker-archive:) that skopeo resolves', async () => {
+    const image = buildImage({ layers: [app], mediaTypes: 'docker', labels: { via: 'writeTo' } });
+    const oci = buildImage({ layers: [app], labels: { via: 'writeTo' } });
+    for (const [reference, target] of [
+      [`oci:${join(work, 'to-layout')}:t1`, oci],
+      [`oci-archive:${join(work, 'to.oci.tar')}:t1`, oci],
+      [`docker-archive:${join(work, 'to.docker.tar')}:ivoc-fixtures/to:t1`, image],
+    ] as const) {
+      expect(await writeTo(reference, target)).toBe(reference);
+      const config = JSON.parse(await skopeo(['inspect', '--config', reference])) as ImageConfig;
+      expect(config.config?.Labels).toEqual({ via: 'writeTo' });
+    }
+  });
+
   it('has escape hatches for bad input: raw manifest and config bytes, missing and wrong blobs', async () => {
     const image = buildImage({ layers: [app] });
     const malformed = withManifest(image, () => '{"schemaVersion": 2, "config": ');
@@ -556,7 +595,8 @@ describe('into the engine and the registry', () => {
       file('/app/hello.sh', '#!/bin/sh\necho "hello $(id -un) $(id -u)"\n', { mode: 0o755 }),
     ]);
     const image = buildImage({
-      layers: [base, app],
+      // The repeated layer is a symlink in the archive, as the engine writes it.
+      layers: [base, app, app],
       mediaTypes: 'docker',
       user: 'astro',
       env: { PATH: DEFAULT_PATH },
