@@ -29,7 +29,11 @@ describe('registry references are normalised as docker does', () => {
   });
 
   it('keeps a first component without a dot or port as part of the repository', () => {
-    expect(parseRegistryReference('myhost/app')).toEqual({ registry: 'docker.io', repository: 'myhost/app', tag: 'latest' });
+    expect(parseRegistryReference('myhost/app')).toEqual({
+      registry: 'docker.io',
+      repository: 'myhost/app',
+      tag: 'latest',
+    });
   });
 
   it('prints the familiar short name', () => {
