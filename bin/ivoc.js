@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The built CLI (npm install runs the build). Kept tiny: start-up time is part of every lint.
+import('../dist/cli.js').catch((error) => {
+  if (error && error.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/cli.js')) {
+    process.stderr.write('ivoc: not built yet; run `npm install` (or `npm run build`) in the checkout\n');
+    process.exit(3);
+  }
+  throw error;
+});

@@ -1,0 +1,143 @@
+import { ExitCode } from '../errors.js';
+import { formatPlatform } from '../oci/descriptor.js';
+import { loadImage } from '../oci/image.js';
+import { openImageSource } from '../oci/open.js';
+import { parsePlatform } from '../oci/platform.js';
+import { formatImageReference, parseImageReference } from '../oci/reference.js';
+import { redactEnvEntry, redactValue } from '../secrets.js';
+import { humanBytes, writeOutput } from './output.js';
+
+export interface InspectArgs {
+  format?: string;
+  output?: string;
+  platform?: string;
+  creds?: string;
+  insecureRegistry?: string[];
+  raw?: boolean;
+  config?: boolean;
+}
+
+/** `ivoc inspect IMAGE`: metadata only; fetches the manifest(s) and the config, no layer. */
+export async function inspectCommand(image: string, args: InspectArgs): Promise<number> {
+  const reference = parseImageReference(image);
+  const platform = parsePlatform(args.platform ?? 'linux/amd64');
+  const options: { creds?: string; insecureRegistries?: string[] } = {};
+  if (args.creds !== undefined) options.creds = args.creds;
+  if (args.insecureRegistry !== undefined) options.insecureRegistries = args.insecureRegistry;
+  const source = await openImageSource(reference, options);
+  try {
+    const loaded = await loadImage(source, { platform });
+    const config = loaded.config.config ?? {};
+    const labels: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config.Labels ?? {})) labels[key] = redactValue(key, value);
+    const totalSize = loaded.manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
+    const summary = {
+      reference: formatImageReference(reference),
+      digest: loaded.root.digest,
+      mediaType: loaded.root.mediaType,
+      manifestDigest: loaded.descriptor.digest,
+      platform: loaded.platform,
+      platforms: loaded.platforms,
+      configDigest: loaded.configDescriptor.digest,
+      created: loaded.config.created,
+      config: {
+        user: config.User ?? '',
+        entrypoint: config.Entrypoint ?? null,
+        cmd: config.Cmd ?? null,
+        workingDir: config.WorkingDir ?? '',
+        env: (config.Env ?? []).map(redactEnvEntry),
+        exposedPorts: Object.keys(config.ExposedPorts ?? {}),
+        volumes: Object.keys(config.Volumes ?? {}),
+        labels,
+      },
+      annotations: loaded.manifest.annotations ?? {},
+      layers: loaded.manifest.layers.map((layer, i) => ({
+        digest: layer.digest,
+        diffId: loaded.config.rootfs.diff_ids[i],
+        size: layer.size,
+        mediaType: layer.mediaType,
+      })),
+      totalSize,
+    };
+    let text: string;
+    if (args.raw || args.config) {
+      // As stored: re-read through the verified path and print the bytes untouched.
+      const { readAll, maxManifestBytes, maxConfigBytes } = await import('../oci/content.js');
+      const descriptor = args.config ? loaded.configDescriptor : loaded.root;
+      const bytes = await readAll(source, descriptor, args.config ? maxConfigBytes : maxManifestBytes, {
+        image: loaded.name,
+      });
+      text = `${bytes.toString('utf8')}\n`;
+    } else if (args.format === 'json') {
+      text = `${JSON.stringify(summary, null, 2)}\n`;
+    } else {
+      text = formatText(summary);
+    }
+    await writeOutput(text, args.output);
+    return ExitCode.ok;
+  } finally {
+    await source.close();
+  }
+}
+
+type Summary = {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  manifestDigest: string;
+  platform: { os: string; architecture: string; variant?: string };
+  platforms: Array<{ os: string; architecture: string; variant?: string }>;
+  configDigest: string;
+  created: string | undefined;
+  config: {
+    user: string;
+    entrypoint: string[] | null;
+    cmd: string[] | null;
+    workingDir: string;
+    env: string[];
+    exposedPorts: string[];
+    volumes: string[];
+    labels: Record<string, string>;
+  };
+  annotations: Record<string, string>;
+  layers: Array<{ digest: string; diffId: string | undefined; size: number; mediaType: string }>;
+  totalSize: number;
+};
+
+function formatText(summary: Summary): string {
+  const lines: string[] = [];
+  const row = (key: string, value: string) => lines.push(`${`${key}:`.padEnd(13)}${value}`);
+  row('Image', summary.reference);
+  row('Digest', summary.digest);
+  row('Media type', summary.mediaType);
+  if (summary.manifestDigest !== summary.digest) row('Manifest', summary.manifestDigest);
+  row('Platform', formatPlatform(summary.platform));
+  if (summary.platforms.length > 1) row('Platforms', summary.platforms.map(formatPlatform).join(', '));
+  row('Config', summary.configDigest);
+  if (summary.created) row('Created', summary.created);
+  row('User', summary.config.user === '' ? '(not set: root)' : summary.config.user);
+  row('Entrypoint', summary.config.entrypoint ? JSON.stringify(summary.config.entrypoint) : '(none)');
+  row('Cmd', summary.config.cmd ? JSON.stringify(summary.config.cmd) : '(none)');
+  if (summary.config.workingDir) row('WorkingDir', summary.config.workingDir);
+  row('Ports', summary.config.exposedPorts.join(', ') || '(none)');
+  if (summary.config.volumes.length) row('Volumes', summary.config.volumes.join(', '));
+  if (summary.config.env.length) {
+    lines.push('Env:');
+    for (const entry of summary.config.env) lines.push(`  ${entry}`);
+  }
+  const labels = Object.entries(summary.config.labels);
+  if (labels.length) {
+    lines.push('Labels:');
+    for (const [key, value] of labels.sort(([a], [b]) => a.localeCompare(b))) lines.push(`  ${key}=${value}`);
+  }
+  const annotations = Object.entries(summary.annotations);
+  if (annotations.length) {
+    lines.push('Annotations:');
+    for (const [key, value] of annotations) lines.push(`  ${key}=${value}`);
+  }
+  lines.push(`Layers (${summary.layers.length}, ${humanBytes(summary.totalSize)}):`);
+  for (const layer of summary.layers) {
+    lines.push(`  ${layer.digest}  ${humanBytes(layer.size).padStart(9)}  ${layer.mediaType}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

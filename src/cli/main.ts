@@ -1,0 +1,87 @@
+import yargs from 'yargs';
+import { ExitCode, IvocError } from '../errors.js';
+
+/**
+ * Entry point. Option parsing lives here; each command's work is imported
+ * lazily so `ivoc inspect` never loads the engine client or the rule engine.
+ */
+
+export interface CommonOptions {
+  creds?: string;
+  insecureRegistry?: string[];
+  platform?: string;
+  format?: string;
+  output?: string;
+  quiet?: boolean;
+  color?: boolean;
+}
+
+function fail(error: unknown): never {
+  if (error instanceof IvocError) {
+    process.stderr.write(`ivoc: ${error.describe()}\n`);
+    if (process.env.IVOC_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exit(error.exitCode);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`ivoc: internal error: ${message}\n`);
+  if (process.env.IVOC_DEBUG && error instanceof Error && error.stack)
+    process.stderr.write(`${error.stack}\n`);
+  process.exit(ExitCode.failure);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('ivoc')
+    .usage('$0 <command> [options]')
+    .option('creds', { type: 'string', describe: 'registry credentials USER:PASS', global: true })
+    .option('insecure-registry', {
+      type: 'string',
+      array: true,
+      describe: 'HOST[:PORT] reached over plain HTTP or without TLS verification',
+      global: true,
+    })
+    .option('platform', {
+      type: 'string',
+      describe: 'os/arch[/variant] to select from an index',
+      default: 'linux/amd64',
+    })
+    .option('output', { alias: 'o', type: 'string', describe: 'write the output to FILE instead of stdout' })
+    .option('quiet', { alias: 'q', type: 'boolean', describe: 'print nothing but the result' })
+    .option('color', { type: 'boolean', describe: 'colour (off on non-TTY, with --no-color or NO_COLOR)' })
+    .command(
+      'inspect <image>',
+      "show an image's digest, platform, config and layers",
+      (command) =>
+        command
+          .positional('image', {
+            type: 'string',
+            demandOption: true,
+            describe: 'image reference (any transport)',
+          })
+          .option('format', { type: 'string', choices: ['text', 'json'], default: 'text' })
+          .option('raw', { type: 'boolean', describe: 'print the manifest (or index) as stored' })
+          .option('config', { type: 'boolean', describe: 'print the image config as stored' }),
+      async (args) => {
+        const { inspectCommand } = await import('./inspect.js');
+        process.exitCode = await inspectCommand(args.image, args);
+      },
+    )
+    .demandCommand(1, 'name a command; see ivoc --help')
+    .strict()
+    .recommendCommands()
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 80))
+    .fail((message, error) => {
+      if (error) fail(error);
+      process.stderr.write(`ivoc: ${message}\n(see ivoc --help)\n`);
+      process.exit(ExitCode.usage);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+await main(process.argv.slice(2));
