@@ -258,6 +258,18 @@ describe('layers', () => {
     expect(`sha256:${stdout.split(' ')[0]}`).toBe(layer.diffId);
     // random data does not compress
     expect(layer.size).toBeGreaterThan(48 << 20);
+    // A layout links the layer file instead of copying it; a corrupt copy never writes through the link.
+    const image = buildImage({ layers: [layer] });
+    const layout = join(work, 'big-layout');
+    await writeOciLayout(layout, image, { tag: 'big' });
+    const stored = join(layout, 'blobs', 'sha256', layer.digest.slice(7));
+    expect((await stat(stored)).ino).toBe((await stat(path)).ino);
+    await writeOciLayout(layout, image, {
+      tag: 'big',
+      blobContent: { [layer.digest]: Buffer.from('corrupt') },
+    });
+    expect(await readFile(stored, 'utf8')).toBe('corrupt');
+    expect((await stat(path)).size).toBe(layer.size);
   });
 
   it('compresses with zstd through the zstd program, which decompresses it', async () => {
