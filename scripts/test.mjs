@@ -160,6 +160,13 @@ async function main() {
     return 0;
   }
   ensurePackages();
+  // The CLI tests run the built bin/ivoc.js, as users do.
+  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+  if (built.status !== 0) {
+    console.error('test: build failed');
+    console.log('tests: 0 passed, 1 failed');
+    return 1;
+  }
   const reportFile = join(tmpdir(), `ivoc-vitest-${process.pid}.json`);
   rmSync(reportFile, { force: true });
   const vitestArgs = [

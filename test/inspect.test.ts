@@ -1,0 +1,190 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  buildImage,
+  buildIndex,
+  buildLayer,
+  dir,
+  file,
+  type Image,
+  loadIntoEngine,
+  pushImage,
+  writeDockerArchive,
+  writeOciArchive,
+  writeOciLayout,
+} from '../fixtures/index.js';
+import { runIvoc } from './support/cli.js';
+
+const env = inject('testEnv');
+const run = Math.random().toString(36).slice(2, 8);
+let scratch: string;
+let image: Image;
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(env.workDir, 'inspect-'));
+  const layer = await buildLayer([
+    dir('/opt/app'),
+    file('/opt/app/run.sh', '#!/bin/sh\necho hi\n', { mode: 0o755 }),
+  ]);
+  const second = await buildLayer([file('/opt/app/data', 'x'.repeat(5000))], { compression: 'zstd' });
+  image = buildImage({
+    layers: [layer, second],
+    user: '1000:1000',
+    ports: [8888],
+    cmd: ['/opt/app/run.sh'],
+    env: { PATH: '/usr/bin:/bin', API_TOKEN: 'tok-123-very-secret' },
+    labels: { 'org.opencontainers.image.title': 'inspect-me' },
+  });
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+interface InspectJson {
+  reference: string;
+  digest: string;
+  configDigest: string;
+  platform: { os: string; architecture: string };
+  platforms: Array<{ os: string; architecture: string }>;
+  config: { user: string; env: string[]; exposedPorts: string[]; labels: Record<string, string> };
+  layers: Array<{ digest: string; diffId: string; size: number }>;
+}
+
+async function inspectJson(reference: string, extra: string[] = [], envVars: Record<string, string> = {}) {
+  const result = await runIvoc(['inspect', reference, '--format', 'json', ...extra], envVars);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  return JSON.parse(result.stdout) as InspectJson;
+}
+
+function expectSameImage(report: InspectJson, keepsManifest: boolean) {
+  expect(report.configDigest).toBe(image.configDescriptor.digest);
+  if (keepsManifest) expect(report.digest).toBe(image.descriptor.digest);
+  expect(report.platform).toEqual({ os: 'linux', architecture: 'amd64' });
+  expect(report.config.user).toBe('1000:1000');
+  expect(report.config.exposedPorts).toEqual(['8888/tcp']);
+  expect(report.layers.map((layer) => layer.diffId)).toEqual(image.config.rootfs.diff_ids);
+  // Secrets are shown by name only.
+  expect(report.config.env).toContain('API_TOKEN=<redacted>');
+  expect(JSON.stringify(report)).not.toContain('tok-123-very-secret');
+}
+
+describe('ivoc inspect reads every transport', () => {
+  it('oci: layout directory, by tag', async () => {
+    await writeOciLayout(join(scratch, 'layout'), image, { tag: 'v1' });
+    expectSameImage(await inspectJson(`oci:${join(scratch, 'layout')}:v1`), true);
+  });
+
+  it('oci-archive:', async () => {
+    await writeOciArchive(join(scratch, 'image.oci.tar'), image, { tag: 'v1' });
+    expectSameImage(await inspectJson(`oci-archive:${join(scratch, 'image.oci.tar')}`), true);
+  });
+
+  it('docker-archive: (docker save format)', async () => {
+    const docker = buildImage({ ...specOf(image), mediaTypes: 'docker' });
+    await writeDockerArchive(join(scratch, 'saved.tar'), docker, { repoTags: [`ivoc-test/inspect:${run}`] });
+    const report = await inspectJson(`docker-archive:${join(scratch, 'saved.tar')}:ivoc-test/inspect:${run}`);
+    expect(report.configDigest).toBe(docker.configDescriptor.digest);
+    expect(report.layers.map((layer) => layer.diffId)).toEqual(docker.config.rootfs.diff_ids);
+    // Saved layers are plain tars: the blob digest is the diff_id.
+    expect(report.layers.map((layer) => layer.digest)).toEqual(docker.config.rootfs.diff_ids);
+  });
+
+  it('docker-daemon: the real engine', async () => {
+    const docker = buildImage({ ...specOf(image), mediaTypes: 'docker' });
+    const archive = join(scratch, 'daemon.tar');
+    await writeDockerArchive(archive, docker, { repoTags: [`ivoc-test/inspect-daemon:${run}`] });
+    await loadIntoEngine(archive, env.dockerHost);
+    const report = await inspectJson(`docker-daemon:ivoc-test/inspect-daemon:${run}`, [], {
+      DOCKER_HOST: env.dockerHost,
+    });
+    expect(report.configDigest).toBe(docker.configDescriptor.digest);
+    expect(report.layers).toHaveLength(2);
+    const missing = await runIvoc(['inspect', `docker-daemon:ivoc-test/absent:${run}`], {
+      DOCKER_HOST: env.dockerHost,
+    });
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no such image in the Docker engine');
+  });
+
+  it('docker:// anonymous registry, by tag and by digest', async () => {
+    const host = env.registries.anonymous.host;
+    await pushImage(image, `${host}/ivoc-test/inspect:${run}`);
+    expectSameImage(await inspectJson(`docker://${host}/ivoc-test/inspect:${run}`), true);
+    expectSameImage(await inspectJson(`${host}/ivoc-test/inspect@${image.descriptor.digest}`), true);
+  });
+
+  it('docker:// with Basic auth: credentials from --creds, refused without', async () => {
+    const { host, username, password } = env.registries.basic;
+    const creds = `${username}:${password}`;
+    await pushImage(image, `${host}/ivoc-test/inspect:${run}`, { creds });
+    expectSameImage(await inspectJson(`docker://${host}/ivoc-test/inspect:${run}`, ['--creds', creds]), true);
+    const denied = await runIvoc(['inspect', `docker://${host}/ivoc-test/inspect:${run}`], {
+      DOCKER_CONFIG: scratch,
+      REGISTRY_AUTH_FILE: join(scratch, 'none.json'),
+    });
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toMatch(/auth/i);
+    expect(denied.stderr).not.toContain(password!);
+  });
+
+  it('docker:// with token auth: credentials from DOCKER_CONFIG', async () => {
+    const { host, username, password } = env.registries.token;
+    const creds = `${username}:${password}`;
+    await pushImage(image, `${host}/ivoc-test/inspect:${run}`, { creds });
+    const { writeFile } = await import('node:fs/promises');
+    const config = join(scratch, 'docker-config');
+    await import('node:fs/promises').then(({ mkdir }) => mkdir(config, { recursive: true }));
+    await writeFile(
+      join(config, 'config.json'),
+      JSON.stringify({ auths: { [host]: { auth: Buffer.from(creds).toString('base64') } } }),
+    );
+    expectSameImage(
+      await inspectJson(`docker://${host}/ivoc-test/inspect:${run}`, [], { DOCKER_CONFIG: config }),
+      true,
+    );
+  });
+
+  it('chooses the platform from an index', async () => {
+    const arm = buildImage({ ...specOf(image), platform: 'linux/arm64/v8' });
+    const index = buildIndex([image, arm]);
+    await writeOciLayout(join(scratch, 'multi'), index, { tag: 'multi' });
+    const amd = await inspectJson(`oci:${join(scratch, 'multi')}:multi`);
+    expect(amd.digest).toBe(index.descriptor.digest);
+    expect(amd.platforms).toHaveLength(2);
+    expect(amd.configDigest).toBe(image.configDescriptor.digest);
+    const armReport = await inspectJson(`oci:${join(scratch, 'multi')}:multi`, ['--platform', 'linux/arm64']);
+    expect(armReport.configDigest).toBe(arm.configDescriptor.digest);
+    const none = await runIvoc([
+      'inspect',
+      `oci:${join(scratch, 'multi')}:multi`,
+      '--platform',
+      'linux/s390x',
+    ]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain(
+      'no linux/s390x image in the index (it offers: linux/amd64, linux/arm64/v8)',
+    );
+  });
+
+  it('prints a readable text summary', async () => {
+    const result = await runIvoc(['inspect', 'oci-archive:examples/hello-notebook.oci.tar']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Image: +oci-archive:examples\/hello-notebook\.oci\.tar$/m);
+    expect(result.stdout).toMatch(/^User: +1000:1000$/m);
+    expect(result.stdout).toMatch(/^Layers \(1, /m);
+  });
+});
+
+function specOf(from: Image) {
+  return {
+    layers: from.layers,
+    user: '1000:1000',
+    ports: [8888],
+    cmd: ['/opt/app/run.sh'],
+    env: { PATH: '/usr/bin:/bin', API_TOKEN: 'tok-123-very-secret' },
+    labels: { 'org.opencontainers.image.title': 'inspect-me' },
+  };
+}
