@@ -27,6 +27,7 @@ import {
   dockerClient,
   fifo,
   file,
+  gzipBomb,
   hardlink,
   hasProgram,
   type Layer,
@@ -306,6 +307,18 @@ describe('layers', () => {
       expect((await make()).digest).toBe(layer.digest);
     });
   }
+
+  it('builds a gzip bomb quickly: a tiny blob that inflates to SIZE bytes of zeros', async () => {
+    const size = 96 * 2 ** 20;
+    const bomb = gzipBomb(size, { path: '/data/zeros' });
+    expect(bomb.size).toBeLessThan(size / 900);
+    const tar = await filter('gzip', ['-dc'], 'data' in bomb.blob ? bomb.blob.data : Buffer.alloc(0));
+    expect(tar.length).toBe(bomb.tarSize);
+    expect(digestOf(tar)).toBe(bomb.diffId);
+    expect(await tarList(tar)).toEqual([
+      expect.stringMatching(/^-rw-r--r-- 0\/0 +100663296 .* data\/zeros$/),
+    ]);
+  });
 
   it('builds broken tars on request: no end marker, garbage, truncated bodies', async () => {
     const truncated = await tarBuffer([raw('short', { body: 'abc', size: 4096 })], { endMarker: false });
