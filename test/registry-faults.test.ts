@@ -1,0 +1,357 @@
+/**
+ * The registry client when things go wrong: faults injected by the test
+ * environment's proxy in front of the real registries (5xx, 429, resets
+ * mid-body, slow answers, flipped bytes), and redirects to another host.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RegistryClient } from '../src/oci/registry/client.js';
+import { parseRetryAfter } from '../src/oci/registry/retry.js';
+import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
+import {
+  drain,
+  failure,
+  type PushedImage,
+  pushImage,
+  readStream,
+  recordingRetry,
+  uniqueRepo,
+} from './registry-support.js';
+
+const env = inject('testEnv');
+const blobPath = /\/blobs\/sha256:/;
+
+describe('faults between client and registry', () => {
+  let proxy: FaultProxy;
+  let image: PushedImage;
+  const repo = uniqueRepo('faults');
+
+  beforeAll(async () => {
+    const seed = new RegistryClient(env.registries.anonymous.host);
+    try {
+      image = await pushImage(seed, repo, 'v1', { layers: [randomBytes(512 * 1024)] });
+    } finally {
+      await seed.close();
+    }
+    proxy = await startFaultProxy(env.registries.anonymous.host);
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+  afterEach(() => {
+    proxy.clearFaults();
+    proxy.clearLog();
+  });
+
+  const layer = () => image.layers[0]!;
+
+  it('turns flipped bytes into ERR_DIGEST_MISMATCH naming the blob, never data', async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath,
+        times: 1,
+        fault: { kind: 'corrupt', offsets: [1000] },
+      });
+      const { bytes, error } = await drain(await client.fetchBlob(repo, layer().descriptor));
+      expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', blob: layer().descriptor.digest });
+      // Everything before the end was passed on provisionally; the end never came.
+      expect(bytes.length).toBeLessThanOrEqual(layer().bytes.length);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('waits as Retry-After says on 429, then succeeds', async () => {
+    const { delays, policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: /\/manifests\//,
+        times: 1,
+        fault: { kind: 'rate-limit', retryAfter: 3 },
+      });
+      const when = new Date(Date.now() + 2000).toUTCString();
+      proxy.addFault({
+        method: 'GET',
+        path: /\/manifests\//,
+        times: 1,
+        fault: { kind: 'rate-limit', retryAfter: when },
+      });
+      const got = await client.getManifest(repo, 'v1');
+      expect(got.descriptor).toEqual(image.manifest.descriptor);
+      expect(delays).toHaveLength(2);
+      expect(delays[0]).toBe(3000);
+      // An HTTP date: about 2 s from now (whole seconds, as HTTP dates are).
+      expect(delays[1]).toBeGreaterThan(500);
+      expect(delays[1]).toBeLessThanOrEqual(2000);
+      expect(proxy.requests.filter((r) => r.path.includes('/manifests/')).map((r) => r.status)).toEqual([
+        429, 429, 200,
+      ]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('caps a long Retry-After', async () => {
+    const { delays, policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { retry: { ...policy, maxRetryAfterMs: 5000 } });
+    try {
+      proxy.addFault({ path: /\/manifests\//, times: 1, fault: { kind: 'rate-limit', retryAfter: 3600 } });
+      await client.getManifest(repo, 'v1');
+      expect(delays).toEqual([5000]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('retries 503 with growing backoff, and gives up with a clear error after the attempts', async () => {
+    const { delays, policy } = recordingRetry(4);
+    const client = new RegistryClient(proxy.host, {
+      retry: { ...policy, baseDelayMs: 100, random: () => 1 },
+    });
+    try {
+      proxy.addFault({ method: 'GET', path: blobPath, times: 2, fault: { kind: 'error', status: 503 } });
+      const bytes = await readStream(await client.fetchBlob(repo, layer().descriptor));
+      expect(bytes.equals(layer().bytes)).toBe(true);
+      expect(delays).toEqual([100, 200]);
+
+      delays.length = 0;
+      proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'error', status: 503 } });
+      const error = await failure(client.getManifest(repo, 'v1'));
+      expect(error.code).toBe('ERR_REGISTRY');
+      expect((error as { status?: number }).status).toBe(503);
+      expect(error.message).toContain('after 4 attempts');
+      expect(delays).toEqual([100, 200, 400]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('does not retry a 500 on a write, but does on a read', async () => {
+    const { delays, policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: /\/manifests\//,
+        times: 1,
+        fault: { kind: 'error', status: 500 },
+      });
+      await client.getManifest(repo, 'v1');
+      expect(delays).toHaveLength(1);
+      proxy.addFault({
+        method: 'PUT',
+        path: /\/manifests\//,
+        times: 1,
+        fault: { kind: 'error', status: 500 },
+      });
+      const error = await failure(
+        client.putManifest(repo, 'again', image.manifest.descriptor.mediaType, image.manifest.bytes),
+      );
+      expect(error.code).toBe('ERR_REGISTRY');
+      expect(delays).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('resumes a blob cut mid-body from where it broke (Range), delivering every byte once', async () => {
+    const { policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath,
+        times: 1,
+        fault: { kind: 'reset', afterBytes: 200_000 },
+      });
+      const bytes = await readStream(await client.fetchBlob(repo, layer().descriptor));
+      expect(bytes.equals(layer().bytes)).toBe(true);
+      const gets = proxy.requests.filter((r) => r.method === 'GET' && blobPath.test(r.path));
+      expect(gets).toHaveLength(2);
+      expect(gets[0]!.completed).toBe(false);
+      // The second request asked only for the rest.
+      expect(gets[1]!.status).toBe(206);
+      expect(gets[1]!.bytesSent).toBeLessThan(layer().bytes.length);
+      expect(gets[0]!.bytesSent + gets[1]!.bytesSent).toBeGreaterThanOrEqual(layer().bytes.length);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('errors cleanly when a blob keeps being cut, having delivered only a true prefix', async () => {
+    const { policy } = recordingRetry(3);
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath,
+        fault: { kind: 'reset', afterBytes: 100_000, hard: true },
+      });
+      const { bytes, error } = await drain(await client.fetchBlob(repo, layer().descriptor));
+      expect(error).toMatchObject({ code: 'ERR_NETWORK', blob: layer().descriptor.digest });
+      expect((error as Error).message).toContain(proxy.host);
+      expect(bytes.length).toBeLessThan(layer().bytes.length);
+      expect(bytes.equals(layer().bytes.subarray(0, bytes.length))).toBe(true);
+      expect(proxy.requests.filter((r) => r.method === 'GET' && blobPath.test(r.path))).toHaveLength(3);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('retries a connection closed without an answer', async () => {
+    const { delays, policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({ path: /\/manifests\//, times: 1, fault: { kind: 'hangup' } });
+      expect((await client.getManifest(repo, 'v1')).descriptor).toEqual(image.manifest.descriptor);
+      expect(delays).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('times out waiting for headers (ERR_TIMEOUT) and for a stalled body', async () => {
+    const { policy } = recordingRetry(2);
+    const impatient = new RegistryClient(proxy.host, { retry: policy, timeouts: { headersMs: 300 } });
+    // The proxy's slow body sends its headers with the first byte, a second late.
+    const stalled = new RegistryClient(proxy.host, {
+      retry: policy,
+      timeouts: { headersMs: 5000, bodyIdleMs: 300 },
+    });
+    try {
+      proxy.addFault({ path: /\/manifests\//, fault: { kind: 'slow', headerDelayMs: 1500 } });
+      const headers = await failure(impatient.getManifest(repo, 'v1'));
+      expect(headers.code).toBe('ERR_TIMEOUT');
+      expect(headers.message).toContain(proxy.host);
+      proxy.addFault({ method: 'GET', path: blobPath, fault: { kind: 'slow', bytesPerSecond: 1 } });
+      const { bytes, error } = await drain(await stalled.fetchBlob(repo, layer().descriptor));
+      expect(error).toMatchObject({ code: 'ERR_TIMEOUT', blob: layer().descriptor.digest });
+      expect((error as Error).message).toContain('waiting for data');
+      expect(bytes.equals(layer().bytes.subarray(0, bytes.length))).toBe(true);
+    } finally {
+      await impatient.close();
+      await stalled.close();
+    }
+  });
+
+  it('stops a blob download when the caller aborts', async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      proxy.addFault({ method: 'GET', path: blobPath, fault: { kind: 'slow', bytesPerSecond: 50_000 } });
+      const controller = new AbortController();
+      const stream = await client.fetchBlob(repo, layer().descriptor, { signal: controller.signal });
+      setTimeout(() => controller.abort(new Error('caller gave up')), 100);
+      const { error } = await drain(stream);
+      expect(error).toBeDefined();
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('reports a refused connection as ERR_NETWORK naming the host, at once', async () => {
+    const { delays, policy } = recordingRetry();
+    const client = new RegistryClient('127.0.0.1:1', { retry: policy });
+    try {
+      const error = await failure(client.ping());
+      expect(error.code).toBe('ERR_NETWORK');
+      expect(error.message).toContain('127.0.0.1:1');
+      expect(error.message).toContain('refused');
+      expect(delays).toHaveLength(0);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('redirects to blob storage', () => {
+  let proxy: FaultProxy;
+  let storage: Server;
+  let storageHost: string;
+  let connections = 0;
+  const seen: IncomingHttpHeaders[] = [];
+  let image: PushedImage;
+  const repo = uniqueRepo('redirect');
+  const basic = env.registries.basic;
+  const creds = `${basic.username}:${basic.password}`;
+
+  beforeAll(async () => {
+    const seed = new RegistryClient(basic.host, { creds });
+    try {
+      image = await pushImage(seed, repo, 'v1', { layers: [randomBytes(100_000)] });
+    } finally {
+      await seed.close();
+    }
+    // "Blob storage" on another loopback address: serves the layer, records what it was sent.
+    storage = createServer((req, res) => {
+      seen.push(req.headers);
+      const layer = image.layers[0]!;
+      if (req.url !== `/storage/${layer.descriptor.digest}`) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': layer.bytes.length,
+      });
+      res.end(layer.bytes);
+    });
+    storage.on('connection', () => {
+      connections++;
+    });
+    await new Promise<void>((resolve) => storage.listen(0, '127.0.0.2', resolve));
+    storageHost = `127.0.0.2:${(storage.address() as AddressInfo).port}`;
+    proxy = await startFaultProxy(basic.host);
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise((resolve) => storage.close(resolve));
+  });
+
+  it('follows the redirect without sending Authorization to the other host, reusing its connection', async () => {
+    const layer = image.layers[0]!;
+    proxy.addFault({
+      method: 'GET',
+      path: blobPath,
+      fault: {
+        kind: 'error',
+        status: 307,
+        body: '',
+        headers: { location: `http://${storageHost}/storage/${layer.descriptor.digest}` },
+      },
+    });
+    const client = new RegistryClient(proxy.host, { creds });
+    try {
+      // The manifest GET meets the Basic challenge: from then on Authorization goes up front.
+      await client.getManifest(repo, 'v1');
+      for (let i = 0; i < 3; i++) {
+        const bytes = await readStream(await client.fetchBlob(repo, layer.descriptor));
+        expect(bytes.equals(layer.bytes)).toBe(true);
+      }
+      expect(seen).toHaveLength(3);
+      for (const headers of seen) expect(headers.authorization).toBeUndefined();
+      expect(client.http.stats.redirects).toBe(3);
+      expect(connections).toBe(1);
+      expect(client.http.auth.scheme).toBe('basic');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('Retry-After parsing', () => {
+  it('reads seconds and HTTP dates, and ignores junk', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:05 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
