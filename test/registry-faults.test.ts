@@ -275,6 +275,7 @@ describe('redirects to blob storage', () => {
   let storage: Server;
   let storageHost: string;
   let connections = 0;
+  let cutRequests = 0;
   const seen: IncomingHttpHeaders[] = [];
   let image: PushedImage;
   const repo = uniqueRepo('redirect');
@@ -292,6 +293,17 @@ describe('redirects to blob storage', () => {
     storage = createServer((req, res) => {
       seen.push(req.headers);
       const layer = image.layers[0]!;
+      if (req.url === `/storage-cut/${layer.descriptor.digest}`) {
+        // First answer breaks off half-way; later ones ignore Range and send it all (200).
+        cutRequests++;
+        res.writeHead(200, { 'content-length': layer.bytes.length });
+        if (cutRequests === 1) {
+          res.write(layer.bytes.subarray(0, 40_000), () => res.destroy());
+        } else {
+          res.end(layer.bytes);
+        }
+        return;
+      }
       if (req.url !== `/storage/${layer.descriptor.digest}`) {
         res.writeHead(404).end();
         return;
@@ -341,6 +353,34 @@ describe('redirects to blob storage', () => {
       expect(client.http.auth.scheme).toBe('basic');
     } finally {
       await client.close();
+      proxy.clearFaults();
+    }
+  });
+
+  it('resumes from a server that ignores Range by skipping what was already delivered', async () => {
+    const layer = image.layers[0]!;
+    proxy.addFault({
+      method: 'GET',
+      path: blobPath,
+      fault: {
+        kind: 'error',
+        status: 302,
+        body: '',
+        headers: { location: `http://${storageHost}/storage-cut/${layer.descriptor.digest}` },
+      },
+    });
+    seen.length = 0;
+    const { policy } = recordingRetry();
+    const client = new RegistryClient(proxy.host, { creds, retry: policy });
+    try {
+      const bytes = await readStream(await client.fetchBlob(repo, layer.descriptor));
+      expect(bytes.equals(layer.bytes)).toBe(true);
+      expect(cutRequests).toBe(2);
+      expect(seen[0]?.range).toBeUndefined();
+      expect(seen[1]?.range).toMatch(/^bytes=\d+-$/);
+    } finally {
+      await client.close();
+      proxy.clearFaults();
     }
   });
 });
