@@ -1,4 +1,5 @@
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/descriptor.js';
+import type { ContentProbe } from '../oci/layer/facts.js';
 import type { FileSystemView } from '../oci/layer/filesystem.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { Finding, Level, Status } from '../report/types.js';
@@ -28,6 +29,17 @@ export interface RuleMeta {
   help: string;
   /** Anchor in spec/ (the section of the standard), e.g. 'ivc-user-001'. */
   specAnchor: string;
+  /** fs rules: file bodies and content probes the layer scan must keep for this rule. */
+  capture?: RuleCapture;
+}
+
+/** What an fs rule needs kept from the layer scan; the engine unions these into one CaptureSpec. */
+export interface RuleCapture {
+  /** Exact absolute paths whose bodies the rule reads. */
+  paths?: string[];
+  /** Globs over absolute paths ('*' within a component, '**' across) whose bodies the rule reads. */
+  globs?: string[];
+  probes?: ContentProbe[];
 }
 
 /** Platform session types and what each behaves as. */
