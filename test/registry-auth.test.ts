@@ -10,7 +10,7 @@ import { parseWwwAuthenticate } from '../src/oci/registry/auth.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import { issuedTokens, resetTokenLifetime, setTokenLifetime } from './env/token-server.js';
-import { failure, type PushedImage, pushImage, uniqueRepo } from './registry-support.js';
+import { failure, type PushedImage, pushImage, readStream, uniqueRepo } from './registry-support.js';
 
 const env = inject('testEnv');
 const basic = env.registries.basic;
@@ -156,6 +156,21 @@ describe('Bearer token auth (token registry and issuer)', () => {
       // Another repository is another scope: a new token.
       await failure(client.getManifest(other, 'v1'));
       expect(client.tokenRequests).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('shares one token request among requests running side by side', async () => {
+    const client = new RegistryClient(token.host, { creds: tokenCreds });
+    try {
+      const blobs = [image.config, ...image.layers];
+      await Promise.all([
+        ...blobs.map((b) => client.fetchBlob(repo, b.descriptor).then(readStream)),
+        client.getManifest(repo, 'v1'),
+        client.headManifest(repo, 'v1'),
+      ]);
+      expect(client.tokenRequests).toBe(1);
     } finally {
       await client.close();
     }

@@ -234,6 +234,7 @@ export class RegistryAuth {
   private challenge: Challenge | undefined;
   private credentialsPromise: Promise<Credentials | undefined> | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly inflight = new Map<string, Promise<string>>();
   private refreshToken: string | undefined;
   /** Token requests made, for tests and diagnostics. */
   tokenRequests = 0;
@@ -269,7 +270,13 @@ export class RegistryAuth {
       const key = wanted.join(' ');
       const cached = this.lookup(wanted);
       if (cached) return { header: `Bearer ${cached.token}`, cached: true, key: cached.key };
-      const token = await this.fetchToken(challenge, wanted, signal);
+      // Requests running side by side (layers) share one token request.
+      let pending = this.inflight.get(key);
+      if (!pending) {
+        pending = this.fetchToken(challenge, wanted, signal).finally(() => this.inflight.delete(key));
+        this.inflight.set(key, pending);
+      }
+      const token = await pending;
       return { header: `Bearer ${token}`, cached: false, key };
     }
     return { cached: false };

@@ -357,7 +357,8 @@ export class RegistryHttp {
     this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(pools.map((pool) => pool.close().catch(() => pool.destroy())));
+    // destroy, not close: a body nobody reads any more must not keep close() waiting.
+    await Promise.all(pools.map((pool) => pool.destroy().catch(() => undefined)));
   }
 }
 
