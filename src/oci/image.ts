@@ -29,10 +29,17 @@ export interface LoadedImage {
   platform: Platform;
   /** Every runnable platform the reference offers. */
   platforms: Platform[];
+  /** False when the index had no entry for the wanted platform (only with `anyPlatform`). */
+  wantedPlatformFound: boolean;
 }
 
 export interface LoadOptions extends FetchOptions {
   platform?: Platform;
+  /**
+   * When an index has no entry for `platform`, take its first runnable one
+   * instead of failing (lint reports the missing platform as a rule result).
+   */
+  anyPlatform?: boolean;
 }
 
 /** Index nesting deeper than this is refused (an index of indexes of ...). */
@@ -45,6 +52,7 @@ export async function loadImage(source: ImageSource, options: LoadOptions = {}):
   let descriptor = root;
   let index: ImageIndex | undefined;
   let platforms: Platform[] | undefined;
+  let wantedPlatformFound = true;
   for (let depth = 0; ; depth++) {
     const bytes = await readAll(
       source,
@@ -75,6 +83,7 @@ export async function loadImage(source: ImageSource, options: LoadOptions = {}):
         config,
         platform,
         platforms: platforms ?? [platform],
+        wantedPlatformFound,
       };
       if (index) loaded.index = index;
       return loaded;
@@ -90,7 +99,11 @@ export async function loadImage(source: ImageSource, options: LoadOptions = {}):
     platforms ??= entries
       .filter(isRunnableEntry)
       .flatMap((entry) => (entry.platform ? [entry.platform] : []));
-    const chosen = selectPlatform(entries, wanted);
+    let chosen = selectPlatform(entries, wanted);
+    if (!chosen && options.anyPlatform) {
+      chosen = entries.find(isRunnableEntry);
+      wantedPlatformFound = false;
+    }
     if (!chosen) {
       const offered = entries.filter(isRunnableEntry).map((entry) => formatPlatform(entry.platform));
       throw new ImageError(

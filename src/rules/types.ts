@@ -112,6 +112,9 @@ export interface Evidence {
     manifest: ImageManifest;
     platform: Platform;
     platforms: Platform[];
+    /** The platform asked for (default linux/amd64), and whether the image has it. */
+    wantedPlatform: Platform;
+    wantedPlatformFound: boolean;
   };
   config?: ImageConfig;
   /** Config labels merged over manifest annotations (labels win on conflict). */
