@@ -4,8 +4,8 @@ import { factsVersion } from '../../src/oci/layer/facts.js';
 import { FileSystemView } from '../../src/oci/layer/filesystem.js';
 import { parseImageReference } from '../../src/oci/reference.js';
 import type { RuleResult } from '../../src/report/types.js';
-import { runRule } from '../../src/rules/engine.js';
 import { mergedLabels } from '../../src/rules/labels.js';
+import { runRule } from '../../src/rules/run-rule.js';
 import type { Evidence, ResolvedProfile, Rule, RuleContext } from '../../src/rules/types.js';
 
 /**
