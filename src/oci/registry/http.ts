@@ -6,7 +6,6 @@
  */
 
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
 import { IvocError, TransportError } from '../../errors.js';
 import { type AuthUse, type CredentialsProvider, RegistryAuth } from './auth.js';
 import { type ErrorSite, networkError, statusError } from './errors.js';
@@ -18,6 +17,7 @@ import {
   type RetryPolicy,
   retryDelay,
 } from './retry.js';
+import { Pool, request as poolRequest } from './undici.js';
 
 export interface Timeouts {
   /** TCP + TLS connect, ms. */
@@ -180,7 +180,7 @@ export class RegistryHttp {
     signal: AbortSignal | undefined,
   ): Promise<HttpResponse> {
     this.stats.requests++;
-    const response = await this.pool(url.origin).request({
+    const response = await poolRequest(this.pool(url.origin), {
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': this.options.userAgent, ...headers },
