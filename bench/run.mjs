@@ -1,0 +1,868 @@
+#!/usr/bin/env node
+// ivoc's performance bench (issue 2, item 7): our command and the reference
+// command, measured in the same run, alternating, ratios into bench/RESULTS.md.
+//
+//   npm run bench -- [--size small|medium|large] [--only NAME[,NAME...]] [--reps N]
+//                    [--no-build] [--no-write] [--wait-quiet[=LOAD]]
+//
+// NAMEs: inspect (a), bytes, scan (b and d), warm (c); `profile` (not in the
+// default set) runs one cold scan under `node --cpu-prof` and prints the top
+// frames. See bench/README.md.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { importTs, ROOT, startBenchEnv, WORK_DIR } from './env.mjs';
+
+const SIZES = ['small', 'medium', 'large'];
+const MEASUREMENTS = ['inspect', 'bytes', 'scan', 'warm'];
+const OPTIONAL = ['profile'];
+const RESULTS_JSON = join(ROOT, 'bench', 'results.json');
+const RESULTS_MD = join(ROOT, 'bench', 'RESULTS.md');
+const IVOC = join(ROOT, 'bin', 'ivoc.js');
+const NODE = process.execPath;
+const MB = 1e6;
+
+// ---------------------------------------------------------------- arguments
+
+function usage(message) {
+  if (message) process.stderr.write(`bench: ${message}\n`);
+  process.stderr.write(
+    'usage: node bench/run.mjs [--size small|medium|large] [--only inspect,bytes,scan,warm,profile] [--reps N] [--no-build] [--no-write] [--wait-quiet[=LOAD]]\n',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const options = { size: 'large', only: [...MEASUREMENTS], reps: undefined, build: true, write: true };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
+    switch (flag) {
+      case '--size':
+        options.size = value();
+        if (!SIZES.includes(options.size)) usage(`unknown size '${options.size}'`);
+        break;
+      case '--only':
+        options.only = value()
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean);
+        for (const name of options.only)
+          if (![...MEASUREMENTS, ...OPTIONAL].includes(name)) usage(`unknown measurement '${name}'`);
+        break;
+      case '--reps':
+        options.reps = Number.parseInt(value(), 10);
+        if (!(options.reps >= 1)) usage('--reps wants a positive integer');
+        break;
+      case '--no-build':
+        options.build = false;
+        break;
+      case '--no-write':
+        options.write = false;
+        break;
+      case '--wait-quiet':
+        options.waitQuiet = inline === undefined ? 0.5 : Number(inline);
+        break;
+      case '--help':
+      case '-h':
+        usage();
+        break;
+      default:
+        usage(`unknown argument '${argv[i]}'`);
+    }
+  }
+  return options;
+}
+
+// ---------------------------------------------------------------- small helpers
+
+const log = (message) => process.stderr.write(`bench: ${message}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function stats(values) {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values };
+}
+
+const round = (x, digits = 1) => (x === undefined || x === null ? x : Number(x.toFixed(digits)));
+
+function commandOutput(command, args) {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function hasCommand(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+// ---------------------------------------------------------------- prerequisites
+
+/** Debian package -> a file it provides. */
+const PACKAGES = [
+  ['skopeo', 'skopeo'],
+  ['time', '/usr/bin/time'],
+  ['isal', 'igzip'],
+];
+
+function ensurePrograms() {
+  const missing = PACKAGES.filter(([, command]) =>
+    command.startsWith('/') ? !existsSync(command) : !hasCommand(command),
+  ).map(([pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() === 0 && process.env.IVOC_BENCH_NO_INSTALL !== '1' && hasCommand('apt-get')) {
+    log(`installing ${missing.join(' ')} (apt-get)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    let result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+      stdio: 'inherit',
+      env,
+    });
+    if (result.status !== 0) {
+      spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+      result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+        stdio: 'inherit',
+        env,
+      });
+    }
+  }
+  for (const [pkg, command] of PACKAGES) {
+    const present = command.startsWith('/') ? existsSync(command) : hasCommand(command);
+    if (!present && pkg !== 'isal') {
+      log(`${command} is missing: install the Debian package \`${pkg}\``);
+      process.exit(3);
+    }
+  }
+}
+
+function machine() {
+  const git = (args) => commandOutput('git', ['-C', ROOT, ...args]);
+  const dirtySrc = (git(['status', '--porcelain', '--', 'src']) ?? '').split('\n').filter(Boolean).length;
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model?.trim(),
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    skopeo: commandOutput('skopeo', ['--version'])?.replace(/^skopeo version /, ''),
+    igzip: hasCommand('igzip')
+      ? (commandOutput('igzip', ['--version'])?.split('\n')[0] ?? 'present')
+      : 'absent',
+    kernel: commandOutput('uname', ['-r']),
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    uncommittedSrcFiles: dirtySrc,
+  };
+}
+
+async function waitQuiet(threshold) {
+  const deadline = Date.now() + 30 * 60_000;
+  while (loadavg()[0] > threshold && Date.now() < deadline) {
+    log(`waiting for a quiet machine: load ${loadavg()[0].toFixed(2)} > ${threshold}`);
+    await sleep(30_000);
+  }
+}
+
+// ---------------------------------------------------------------- running one command
+
+const running = new Set();
+
+/** Peak of the summed VmRSS of ROOT's descendants (ROOT itself excluded), sampled. */
+function sampleTree(rootPid) {
+  const tree = new Set();
+  let peakKiB = 0;
+  let ticks = 0;
+  const discover = () => {
+    const parents = new Map();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+        parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone
+      }
+    }
+    const known = new Set([rootPid]);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const [pid, ppid] of parents) {
+        if (known.has(ppid) && !known.has(pid)) {
+          known.add(pid);
+          grew = true;
+        }
+      }
+    }
+    known.delete(rootPid);
+    tree.clear();
+    for (const pid of known) tree.add(pid);
+  };
+  const tick = () => {
+    if (ticks++ % 5 === 0) discover();
+    let sum = 0;
+    for (const pid of tree) {
+      try {
+        const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+        if (match) sum += Number(match[1]);
+      } catch {
+        tree.delete(pid);
+      }
+    }
+    if (sum > peakKiB) peakKiB = sum;
+  };
+  const timer = setInterval(tick, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peakKiB;
+    },
+  };
+}
+
+/**
+ * Runs COMMAND once; wall time from spawn to exit (process.hrtime). With
+ * `time`, under /usr/bin/time (peak RSS of the largest process, CPU seconds)
+ * and with the process tree's RSS sampled every 50 ms.
+ */
+async function runOnce(command, args, options = {}) {
+  let file = command;
+  let argv = args;
+  let timeFile;
+  if (options.time) {
+    timeFile = join(WORK_DIR, `.time-${process.pid}`);
+    file = '/usr/bin/time';
+    argv = ['-f', '%M %e %U %S', '-o', timeFile, '--', command, ...args];
+  }
+  const env = { ...process.env, ...options.env };
+  const started = process.hrtime.bigint();
+  const child = spawn(file, argv, {
+    stdio: ['ignore', options.captureStdout ? 'pipe' : 'ignore', 'pipe'],
+    env,
+    cwd: ROOT,
+  });
+  running.add(child);
+  const sampler = options.time ? sampleTree(child.pid) : undefined;
+  const stdout = [];
+  const stderr = [];
+  child.stdout?.on('data', (chunk) => stdout.push(chunk));
+  child.stderr.on('data', (chunk) => stderr.push(chunk));
+  let ended = started;
+  let treePeakKiB;
+  child.on('exit', () => {
+    ended = process.hrtime.bigint();
+    treePeakKiB = sampler?.stop();
+  });
+  // 'close' comes after 'exit' and after the pipes are drained.
+  const { code, signal } = await new Promise((resolve, reject) => {
+    child.on('error', (error) => {
+      sampler?.stop();
+      reject(error);
+    });
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  }).finally(() => running.delete(child));
+  const result = {
+    ms: Number(ended - started) / 1e6,
+    code,
+    signal,
+    stdout: Buffer.concat(stdout).toString(),
+    stderr: Buffer.concat(stderr).toString(),
+  };
+  if (timeFile) {
+    const lines = (await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n');
+    const [maxRssKiB, , user, sys] = (lines.at(-1) ?? '').split(' ').map(Number);
+    Object.assign(result, { maxRssKiB, cpuSeconds: user + sys, treePeakKiB });
+    await rm(timeFile, { force: true });
+  }
+  if (code !== 0 && !options.allowFailure) {
+    throw new Error(
+      `${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`}):\n${result.stderr.slice(-2000)}`,
+    );
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- the commands
+
+function ours(image, extra = []) {
+  return [NODE, [IVOC, 'inspect', `docker://${image}`, '--format', 'json', ...extra]];
+}
+
+async function cacheEnv(name, { fresh }) {
+  const dir = join(WORK_DIR, 'cache', name);
+  if (fresh) await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  // XDG_CACHE_HOME too: if IVOC_CACHE_DIR were ignored, nothing outside the bench would be reused.
+  return { dir, env: { IVOC_CACHE_DIR: join(dir, 'ivoc'), XDG_CACHE_HOME: join(dir, 'xdg') } };
+}
+
+function dirBytes(dir) {
+  let total = 0;
+  let files = 0;
+  const walk = (at) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) {
+        files++;
+        total += statSync(path).size;
+      }
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return { bytes: total, files };
+}
+
+async function scanSupported() {
+  const help = await runOnce(NODE, [IVOC, 'inspect', '--help'], { captureStdout: true, allowFailure: true });
+  return /--scan\b/.test(help.stdout + help.stderr);
+}
+
+// ---------------------------------------------------------------- measurements
+
+function loadNow() {
+  return round(loadavg()[0], 2);
+}
+
+/** (a) metadata-only inspection vs node -e 0 + skopeo inspect --config. */
+async function measureInspect(ctx) {
+  const reps = ctx.reps ?? 5;
+  const image = ctx.image.reference;
+  const { env } = await cacheEnv('inspect', { fresh: true });
+  const commands = {
+    ours: ours(image),
+    node: [NODE, ['-e', '0']],
+    skopeo: ['skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${image}`]],
+  };
+  const check = await runOnce(...commands.ours, { env, captureStdout: true });
+  const summary = JSON.parse(check.stdout);
+  if (summary.layers?.length !== ctx.image.layers)
+    throw new Error(`ivoc inspect ${image}: ${summary.layers?.length} layers, expected ${ctx.image.layers}`);
+  await runOnce(...commands.node);
+  await runOnce(...commands.skopeo);
+  const loadBefore = loadNow();
+  const times = { ours: [], node: [], skopeo: [] };
+  const order = ['ours', 'node', 'skopeo'];
+  for (let i = 0; i < reps; i++) {
+    // Rotate who goes first, so no side always runs right after the other.
+    for (let k = 0; k < order.length; k++) {
+      const name = order[(i + k) % order.length];
+      times[name].push((await runOnce(...commands[name], { env: name === 'ours' ? env : {} })).ms);
+    }
+  }
+  const reference = times.node.map((t, i) => t + times.skopeo[i]);
+  const result = {
+    date: new Date().toISOString(),
+    loadBefore,
+    loadAfter: loadNow(),
+    reps,
+    ours: stats(times.ours),
+    nodeStartup: stats(times.node),
+    skopeo: stats(times.skopeo),
+    reference: stats(reference),
+  };
+  result.ratio = result.ours.median / result.reference.median;
+  result.ratioMin = result.ours.min / result.reference.min;
+  return result;
+}
+
+/** Bytes our metadata-only inspection fetches, counted by the fault proxy, per image size. */
+async function measureBytes(ctx) {
+  const { startFaultProxy } = await importTs('test/env/fault-proxy.ts');
+  const proxy = await startFaultProxy(ctx.registry);
+  ctx.cleanups.push(() => proxy.close());
+  const { env } = await cacheEnv('bytes', { fresh: true });
+  const perImage = {};
+  try {
+    for (const image of ctx.images) {
+      const viaProxy = image.reference.replace(ctx.registry, proxy.host);
+      const count = async (command, args, runEnv) => {
+        proxy.clearLog();
+        await runOnce(command, args, { env: runEnv });
+        return {
+          total: proxy.bytesSent(),
+          manifests: proxy.bytesSent(/\/manifests\//),
+          blobs: proxy.bytesSent(/\/blobs\//),
+          requests: proxy.requests.length,
+        };
+      };
+      perImage[image.size] = {
+        compressedBytes: image.compressedBytes,
+        layers: image.layers,
+        ours: await count(...ours(viaProxy), env),
+        skopeo: await count(
+          'skopeo',
+          ['inspect', '--tls-verify=false', '--config', `docker://${viaProxy}`],
+          {},
+        ),
+      };
+    }
+  } finally {
+    await proxy.close();
+  }
+  const counts = Object.values(perImage).map((entry) => entry.ours.total);
+  return {
+    date: new Date().toISOString(),
+    images: perImage,
+    constant: counts.every((n) => Math.abs(n - counts[0]) <= 512),
+    maxOurs: Math.max(...counts),
+  };
+}
+
+/** (b) full scan with a cold cache vs skopeo copy to a fresh oci: dir; (d) peak RSS of ours. */
+async function measureScan(ctx) {
+  const reps = ctx.reps ?? (ctx.image.size === 'large' ? 3 : 5);
+  const image = ctx.image.reference;
+  const copyOnce = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ivoc-bench-copy-'));
+    ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    try {
+      return await runOnce(
+        'skopeo',
+        ['copy', '--quiet', '--src-tls-verify=false', `docker://${image}`, `oci:${join(dir, 'oci')}`],
+        { time: true },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  let cacheCheck;
+  const scanOnce = async () => {
+    const { dir, env } = await cacheEnv('cold', { fresh: true });
+    const result = await runOnce(...ours(image, ['--scan']), { env, time: true });
+    cacheCheck ??= { ivoc: dirBytes(join(dir, 'ivoc')), xdg: dirBytes(join(dir, 'xdg')) };
+    return result;
+  };
+  // Warm-up (not counted): the registry's blob files into the page cache, both programs' binaries too.
+  if (ctx.scan) await scanOnce();
+  await copyOnce();
+  const loadBefore = loadNow();
+  const runs = { ours: [], skopeo: [] };
+  for (let i = 0; i < reps; i++) {
+    const order = i % 2 === 0 ? ['ours', 'skopeo'] : ['skopeo', 'ours'];
+    for (const name of order) {
+      if (name === 'ours' && !ctx.scan) continue;
+      log(`  scan rep ${i + 1}/${reps}: ${name}`);
+      runs[name].push(name === 'ours' ? await scanOnce() : await copyOnce());
+    }
+  }
+  const pick = (list, key) => list.map((run) => run[key]);
+  const result = {
+    date: new Date().toISOString(),
+    loadBefore,
+    loadAfter: loadNow(),
+    reps,
+    skopeo: stats(pick(runs.skopeo, 'ms')),
+    skopeoRss: stats(pick(runs.skopeo, 'maxRssKiB')),
+    skopeoCpu: stats(pick(runs.skopeo, 'cpuSeconds')),
+  };
+  if (ctx.scan) {
+    Object.assign(result, {
+      ours: stats(pick(runs.ours, 'ms')),
+      oursRss: stats(pick(runs.ours, 'maxRssKiB')),
+      oursTreeRss: stats(pick(runs.ours, 'treePeakKiB')),
+      oursCpu: stats(pick(runs.ours, 'cpuSeconds')),
+      cacheAfterColdScan: cacheCheck,
+    });
+    result.ratio = result.ours.median / result.skopeo.median;
+    result.ratioMin = result.ours.min / result.skopeo.min;
+  } else result.unavailable = 'ivoc inspect --scan is not implemented yet';
+  return result;
+}
+
+/** (c) the scan again with a warm cache vs our metadata-only inspection. */
+async function measureWarm(ctx) {
+  if (!ctx.scan)
+    return { date: new Date().toISOString(), unavailable: 'ivoc inspect --scan is not implemented yet' };
+  const reps = ctx.reps ?? 5;
+  const image = ctx.image.reference;
+  const warm = await cacheEnv('warm', { fresh: true });
+  const plain = await cacheEnv('inspect', { fresh: true });
+  log('  priming the warm cache (one cold scan)');
+  await runOnce(...ours(image, ['--scan']), { env: warm.env });
+  const cache = { ivoc: dirBytes(join(warm.dir, 'ivoc')), xdg: dirBytes(join(warm.dir, 'xdg')) };
+  // What a warm scan downloads, through the counting proxy.
+  const { startFaultProxy } = await importTs('test/env/fault-proxy.ts');
+  const proxy = await startFaultProxy(ctx.registry);
+  let warmBytes;
+  try {
+    await runOnce(...ours(image.replace(ctx.registry, proxy.host), ['--scan']), { env: warm.env });
+    warmBytes = {
+      total: proxy.bytesSent(),
+      blobs: proxy.bytesSent(/\/blobs\//),
+      requests: proxy.requests.length,
+    };
+  } finally {
+    await proxy.close();
+  }
+  await runOnce(...ours(image, ['--scan']), { env: warm.env });
+  await runOnce(...ours(image), { env: plain.env });
+  const loadBefore = loadNow();
+  const times = { warm: [], inspect: [] };
+  for (let i = 0; i < reps; i++) {
+    const order = i % 2 === 0 ? ['warm', 'inspect'] : ['inspect', 'warm'];
+    for (const name of order) {
+      const [command, args] = name === 'warm' ? ours(image, ['--scan']) : ours(image);
+      times[name].push((await runOnce(command, args, { env: name === 'warm' ? warm.env : plain.env })).ms);
+    }
+  }
+  const result = {
+    date: new Date().toISOString(),
+    loadBefore,
+    loadAfter: loadNow(),
+    reps,
+    ours: stats(times.warm),
+    reference: stats(times.inspect),
+    cache,
+    warmBytes,
+  };
+  result.ratio = result.ours.median / result.reference.median;
+  result.ratioMin = result.ours.min / result.reference.min;
+  return result;
+}
+
+/** One cold scan under --cpu-prof; the top frames by self time, per thread. */
+async function measureProfile(ctx) {
+  if (!ctx.scan) return { unavailable: 'ivoc inspect --scan is not implemented yet' };
+  const dir = join(WORK_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+  await mkdir(dir, { recursive: true });
+  const { env } = await cacheEnv('cold', { fresh: true });
+  const run = await runOnce(
+    NODE,
+    ['--cpu-prof', '--cpu-prof-dir', dir, IVOC, 'inspect', `docker://${ctx.image.reference}`, '--scan'],
+    { env, time: true },
+  );
+  log(`profile: ${round(run.ms / 1000, 2)} s wall, ${round(run.cpuSeconds, 2)} s CPU; profiles in ${dir}`);
+  const threads = [];
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const self = new Map();
+    const deltas = profile.timeDeltas;
+    for (let i = 0; i < profile.samples.length; i++) {
+      const node = byId.get(profile.samples[i]);
+      const dt = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
+      const frame = node.callFrame;
+      const where = frame.url ? frame.url.replace(`file://${ROOT}/`, '') : '';
+      const key = `${frame.functionName || '(anonymous)'} ${where}${where ? `:${frame.lineNumber + 1}` : ''}`;
+      self.set(key, (self.get(key) ?? 0) + dt);
+    }
+    const total = [...self.values()].reduce((a, b) => a + b, 0);
+    const top = [...self.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 20)
+      .map(([frame, ms]) => ({ frame, ms: round(ms, 0), share: round((100 * ms) / total, 1) }));
+    threads.push({ file: name, totalMs: round(total, 0), top });
+  }
+  for (const thread of threads) {
+    process.stdout.write(`\n${thread.file} (${thread.totalMs} ms sampled)\n`);
+    for (const row of thread.top)
+      process.stdout.write(
+        `  ${String(row.ms).padStart(7)} ms ${String(row.share).padStart(5)}%  ${row.frame}\n`,
+      );
+  }
+  return { date: new Date().toISOString(), wallMs: run.ms, cpuSeconds: run.cpuSeconds, dir, threads };
+}
+
+// ---------------------------------------------------------------- results
+
+const TARGETS = {
+  inspect: { text: '≤ 1.0', pass: (r) => r.ratio <= 1.0 },
+  scan: { text: '≤ 1.0', pass: (r) => r.ratio <= 1.0 },
+  warm: { text: '≤ 1.1', pass: (r) => r.ratio <= 1.1 },
+  rss: { text: '≤ 200 MB', pass: (r) => r.oursRss.max * 1024 <= 200 * MB },
+};
+
+const ms = (x) => (x === undefined ? '—' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
+const mb = (kib) => (kib === undefined ? '—' : `${((kib * 1024) / MB).toFixed(0)} MB`);
+const verdict = (ok) => (ok ? 'pass' : '**fail**');
+
+function rows(entry) {
+  const m = entry.measurements;
+  const out = [];
+  const inspect = m.inspect;
+  if (inspect) {
+    out.push([
+      'a',
+      'metadata-only inspect',
+      `${ms(inspect.ours.median)} / ${ms(inspect.ours.min)}`,
+      `${ms(inspect.reference.median)} / ${ms(inspect.reference.min)} (node -e 0 ${ms(inspect.nodeStartup.median)} + skopeo inspect --config ${ms(inspect.skopeo.median)})`,
+      `${inspect.ratio.toFixed(2)} (min ${inspect.ratioMin.toFixed(2)})`,
+      TARGETS.inspect.text,
+      verdict(TARGETS.inspect.pass(inspect)),
+      inspect.loadBefore,
+    ]);
+  }
+  const scan = m.scan;
+  if (scan) {
+    const reference = `${ms(scan.skopeo.median)} / ${ms(scan.skopeo.min)} (skopeo copy to oci:, CPU ${scan.skopeoCpu.median.toFixed(1)} s)`;
+    if (scan.unavailable) {
+      out.push([
+        'b',
+        'full scan, cold cache',
+        scan.unavailable,
+        reference,
+        '—',
+        TARGETS.scan.text,
+        '—',
+        scan.loadBefore,
+      ]);
+      out.push(['d', 'peak RSS of (b)', scan.unavailable, '—', '—', TARGETS.rss.text, '—', scan.loadBefore]);
+    } else {
+      out.push([
+        'b',
+        'full scan, cold cache',
+        `${ms(scan.ours.median)} / ${ms(scan.ours.min)} (CPU ${scan.oursCpu.median.toFixed(1)} s)`,
+        reference,
+        `${scan.ratio.toFixed(2)} (min ${scan.ratioMin.toFixed(2)})`,
+        TARGETS.scan.text,
+        verdict(TARGETS.scan.pass(scan)),
+        scan.loadBefore,
+      ]);
+      out.push([
+        'd',
+        'peak RSS of (b)',
+        `${mb(scan.oursRss.max)} max, ${mb(scan.oursRss.median)} median (process tree ${mb(scan.oursTreeRss.max)})`,
+        `skopeo copy ${mb(scan.skopeoRss.max)}`,
+        '—',
+        TARGETS.rss.text,
+        verdict(TARGETS.rss.pass(scan)),
+        scan.loadBefore,
+      ]);
+    }
+  }
+  const warm = m.warm;
+  if (warm) {
+    if (warm.unavailable)
+      out.push(['c', 'full scan, warm cache', warm.unavailable, '—', '—', TARGETS.warm.text, '—', '']);
+    else {
+      out.push([
+        'c',
+        'full scan, warm cache',
+        `${ms(warm.ours.median)} / ${ms(warm.ours.min)}`,
+        `${ms(warm.reference.median)} / ${ms(warm.reference.min)} (our metadata-only inspect)`,
+        `${warm.ratio.toFixed(2)} (min ${warm.ratioMin.toFixed(2)})`,
+        TARGETS.warm.text,
+        verdict(TARGETS.warm.pass(warm)),
+        warm.loadBefore,
+      ]);
+    }
+  }
+  return out.sort((x, y) => x[0].localeCompare(y[0]));
+}
+
+function table(header, body) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
+}
+
+function renderSize(size, entry) {
+  const machine = entry.machine;
+  const image = entry.image;
+  const parts = [
+    `## ${size}: \`${image.reference}\``,
+    '',
+    `${image.layers} layers, ${(image.compressedBytes / MB).toFixed(0)} MB compressed (${(image.tarBytes / MB).toFixed(0)} MB of tar), ${image.files} files; manifest \`${image.manifestDigest.slice(0, 19)}…\`.`,
+    `Measured ${entry.updated.slice(0, 16).replace('T', ' ')} UTC at commit \`${machine.commit}\`${machine.uncommittedSrcFiles ? ` (+${machine.uncommittedSrcFiles} uncommitted files under src/)` : ''}; ` +
+      `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, skopeo ${machine.skopeo}, igzip: ${machine.igzip}, Linux ${machine.kernel}.`,
+    '',
+    table(
+      [
+        '',
+        'measurement',
+        'ours median / min',
+        'reference median / min',
+        'ratio (medians)',
+        'target',
+        'result',
+        'load',
+      ],
+      rows(entry),
+    ),
+  ];
+  const bytes = entry.measurements.bytes;
+  if (bytes) {
+    parts.push(
+      '',
+      `Bytes fetched by the metadata-only inspection (counted by the fault proxy; response bodies) — ${bytes.constant ? '**the same for every image size: O(1)**' : '**not constant**'}:`,
+      '',
+      table(
+        [
+          'image',
+          'compressed size',
+          'ours: bytes (manifests + blobs), requests',
+          'skopeo inspect --config: bytes, requests',
+        ],
+        Object.entries(bytes.images).map(([name, e]) => [
+          name,
+          `${(e.compressedBytes / MB).toFixed(0)} MB, ${e.layers} layers`,
+          `${e.ours.total} (${e.ours.manifests} + ${e.ours.blobs}), ${e.ours.requests}`,
+          `${e.skopeo.total}, ${e.skopeo.requests}`,
+        ]),
+      ),
+    );
+  }
+  const warm = entry.measurements.warm;
+  if (warm && !warm.unavailable) {
+    parts.push(
+      '',
+      `Warm scan: the cache held ${warm.cache.ivoc.files} files, ${(warm.cache.ivoc.bytes / MB).toFixed(1)} MB in IVOC_CACHE_DIR (${warm.cache.xdg.files} under XDG_CACHE_HOME); a warm scan fetched ${warm.warmBytes.total} bytes in ${warm.warmBytes.requests} requests (${warm.warmBytes.blobs} from /blobs/).`,
+    );
+  }
+  const scan = entry.measurements.scan;
+  if (scan && !scan.unavailable && scan.cacheAfterColdScan.ivoc.files === 0) {
+    parts.push(
+      '',
+      `**Warning**: the cold scan wrote nothing to IVOC_CACHE_DIR (${scan.cacheAfterColdScan.xdg.files} files under XDG_CACHE_HOME).`,
+    );
+  }
+  const loads = Object.values(entry.measurements)
+    .map((r) => r?.loadBefore)
+    .filter((x) => typeof x === 'number');
+  if (loads.some((l) => l > 0.5)) {
+    parts.push(
+      '',
+      `*Shared machine*: the 1-minute load average before the measurements was ${loads.join(', ')} on ${machine.cpus} cores (other agents' builds and tests ran at the same time); ratios are measured side by side, alternating, so both sides see the same load, but absolute times are inflated and noisier.`,
+    );
+  }
+  return parts.join('\n');
+}
+
+function renderResults(results) {
+  const sections = SIZES.filter((size) => results.sizes?.[size]).map((size) =>
+    renderSize(size, results.sizes[size]),
+  );
+  return [
+    '<!-- bench:begin — generated by `npm run bench` from bench/results.json; edit outside these markers -->',
+    '',
+    'Times are whole-process wall times (spawn to exit, `process.hrtime`), median / min of the',
+    'repetitions, ours and the reference alternating in the same run. Ratio = ours / reference',
+    '(medians). Peak RSS from `/usr/bin/time -f %M` (largest single process) and, for the process',
+    'tree (node + any inflater it spawns), the sum of VmRSS sampled every 50 ms. MB = 10^6 bytes.',
+    '',
+    sections.join('\n\n'),
+    '',
+    '<!-- bench:end -->',
+  ].join('\n');
+}
+
+async function writeResults(results) {
+  await writeFile(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
+  // As Biome formats JSON (short arrays on one line), so `biome check bench` stays clean.
+  spawnSync(join(ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', RESULTS_JSON], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
+  const generated = renderResults(results);
+  let text = await readFile(RESULTS_MD, 'utf8').catch(() => '');
+  const begin = text.indexOf('<!-- bench:begin');
+  const endMarker = '<!-- bench:end -->';
+  const end = text.indexOf(endMarker);
+  if (begin >= 0 && end > begin) text = text.slice(0, begin) + generated + text.slice(end + endMarker.length);
+  else
+    text = `# Bench results\n\nIssue 2, item 7: our command vs the reference, measured in the same run (see bench/README.md).\n\n${generated}\n`;
+  await writeFile(RESULTS_MD, text);
+}
+
+function printTable(size, entry) {
+  const body = rows(entry).map((r) => r.slice(0, 7));
+  process.stdout.write(`\n${size} (${entry.image.reference})\n`);
+  const widths = body[0]?.map((_, i) => Math.max(...body.map((r) => String(r[i]).length))) ?? [];
+  for (const r of body)
+    process.stdout.write(`  ${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
+  const bytes = entry.measurements.bytes;
+  if (bytes) {
+    for (const [name, e] of Object.entries(bytes.images))
+      process.stdout.write(
+        `  bytes fetched by inspect, ${name}: ours ${e.ours.total} (${e.ours.requests} requests), skopeo ${e.skopeo.total}\n`,
+      );
+    process.stdout.write(`  constant across sizes: ${bytes.constant}\n`);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  ensurePrograms();
+  if (options.waitQuiet !== undefined) await waitQuiet(options.waitQuiet);
+  if (options.build) {
+    log('npm run build');
+    const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('npm run build failed');
+  }
+  await mkdir(WORK_DIR, { recursive: true });
+  const cleanups = [];
+  let env;
+  const stopAll = async () => {
+    for (const child of running) child.kill('SIGTERM');
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await env?.stop();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      log(`${signal}: stopping`);
+      stopAll().finally(() => process.exit(130));
+    });
+  }
+  try {
+    env = await startBenchEnv();
+    const registry = env.testEnv.registries.anonymous.host;
+    const images = await importTs('bench/images.ts');
+    const wanted = [...new Set(['small', options.size])];
+    const built = [];
+    for (const size of wanted) built.push(await images.ensureBenchImage(size, registry));
+    const image = built.find((b) => b.size === options.size);
+    const ctx = {
+      registry,
+      image,
+      images: built,
+      reps: options.reps,
+      scan: await scanSupported(),
+      cleanups,
+    };
+    if (!ctx.scan)
+      log('ivoc inspect --scan is not there yet: measuring the references only for (b), skipping (c)');
+    const results = JSON.parse(await readFile(RESULTS_JSON, 'utf8').catch(() => '{"sizes":{}}'));
+    results.sizes ??= {};
+    const entry = results.sizes[options.size] ?? { measurements: {} };
+    entry.machine = machine();
+    entry.image = {
+      reference: image.reference,
+      manifestDigest: image.manifestDigest,
+      layers: image.layers,
+      compressedBytes: image.compressedBytes,
+      tarBytes: image.tarBytes,
+      files: image.files,
+    };
+    const measure = { inspect: measureInspect, bytes: measureBytes, scan: measureScan, warm: measureWarm };
+    for (const name of MEASUREMENTS.filter((n) => options.only.includes(n))) {
+      log(`${name} (${options.size}), load ${loadNow()}`);
+      entry.measurements[name] = await measure[name](ctx);
+    }
+    entry.updated = new Date().toISOString();
+    results.sizes[options.size] = entry;
+    if (Object.keys(entry.measurements).length > 0) {
+      printTable(options.size, entry);
+      if (options.write) {
+        await writeResults(results);
+        log(`wrote ${RESULTS_MD} and ${RESULTS_JSON}`);
+      }
+    }
+    if (options.only.includes('profile')) await measureProfile(ctx);
+  } finally {
+    await stopAll();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error.stack ?? error}\n`);
+  process.exit(1);
+});
