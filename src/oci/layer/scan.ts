@@ -1,0 +1,281 @@
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import { ImageError, IvocError } from '../../errors.js';
+import type { ImageSource } from '../content.js';
+import type { Descriptor } from '../descriptor.js';
+import { type DiskCache, openCache } from './cache.js';
+import type { CaptureSpec, LayerFacts } from './facts.js';
+import { type PreparedSpec, prepareSpec, type ScanLayerOptions, scanLayer } from './scan-layer.js';
+
+/**
+ * Facts for every layer of an image: cache hits fetch nothing; misses are
+ * streamed once each (deduplicated by digest), in one pass when the source
+ * can only be read front to back, else concurrently with a bounded pool,
+ * largest first. The first fatal error aborts everything else (streams
+ * destroyed, inflaters killed) and is what the promise rejects with.
+ */
+
+export interface ScanProgress {
+  /** The layer that advanced. */
+  digest: string;
+  /** Compressed bytes of that layer read so far (restarts from 0 on a retry). */
+  layerBytes: number;
+  layerSize: number;
+  /** Compressed bytes read so far, all layers. */
+  bytes: number;
+  /** Compressed bytes to read in all (cache hits excluded). */
+  totalBytes: number;
+  /** Layers done (cache hits included) and in all (unique digests). */
+  layersDone: number;
+  layers: number;
+}
+
+export interface ScanOptions {
+  /** The image as the user named it, for errors. */
+  image?: string | undefined;
+  /** Layers read at once (default: the number of CPUs, at least 2). */
+  concurrency?: number | undefined;
+  /** The facts cache: a DiskCache, `false` to disable, or options (default: from the environment). */
+  cache?: DiskCache | false | { dir?: string; disabled?: boolean } | undefined;
+  /** The config's rootfs.diff_ids, in layer order: each layer's diffId must match. */
+  diffIds?: readonly string[] | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: ScanProgress) => void) | undefined;
+  /** Per-layer caps (see scanLayer). */
+  maxBytes?: number | undefined;
+  maxEntries?: number | undefined;
+  inflater?: 'auto' | 'zlib' | undefined;
+  /** Restarts of a layer whose fetch failed with a network error or timeout (default 2). */
+  retries?: number | undefined;
+}
+
+export function defaultConcurrency(): number {
+  return Math.max(2, availableParallelism());
+}
+
+interface Work {
+  descriptor: Descriptor;
+  expectedDiffId: string | undefined;
+}
+
+export async function scanImageLayers(
+  source: ImageSource,
+  layers: readonly Descriptor[],
+  spec: CaptureSpec,
+  options: ScanOptions = {},
+): Promise<LayerFacts[]> {
+  const image = options.image;
+  const diffIds = options.diffIds;
+  if (diffIds && diffIds.length !== layers.length) {
+    throw new ImageError(
+      'ERR_MANIFEST_INVALID',
+      `the config lists ${diffIds.length} diff_ids for the manifest's ${layers.length} layers`,
+      { image },
+    );
+  }
+  options.signal?.throwIfAborted();
+  const cache = openCache(options.cache === undefined ? {} : options.cache);
+  const prepared = prepareSpec(spec);
+
+  // Unique layers, first occurrence decides the expected diffId.
+  const unique = new Map<string, Work>();
+  layers.forEach((descriptor, index) => {
+    if (!unique.has(descriptor.digest)) {
+      unique.set(descriptor.digest, { descriptor, expectedDiffId: diffIds?.[index] });
+    } else if (diffIds && unique.get(descriptor.digest)?.expectedDiffId !== diffIds[index]) {
+      throw new ImageError(
+        'ERR_DIGEST_MISMATCH',
+        `layer ${descriptor.digest} appears twice with different diff_ids in the config`,
+        { image, blob: descriptor.digest },
+      );
+    }
+  });
+
+  const found = new Map<string, LayerFacts>();
+  const cached = await Promise.all(
+    [...unique.values()].map(
+      async (work) => [work, await cache.getFacts(work.descriptor.digest, spec)] as const,
+    ),
+  );
+  const misses: Work[] = [];
+  for (const [work, facts] of cached) {
+    if (facts) {
+      checkDiffId(facts, work, image);
+      found.set(work.descriptor.digest, facts);
+    } else {
+      misses.push(work);
+    }
+  }
+
+  if (misses.length > 0) {
+    const run = new ScanRun(source, misses, prepared, options, unique.size, found);
+    const stored: Promise<void>[] = [];
+    run.onLayer = (facts) => {
+      found.set(facts.digest, facts);
+      if (cache.enabled) stored.push(cache.putFacts(facts, spec));
+    };
+    try {
+      await run.start();
+    } finally {
+      await Promise.all(stored);
+    }
+  }
+  return layers.map((descriptor) => found.get(descriptor.digest) as LayerFacts);
+}
+
+function checkDiffId(facts: LayerFacts, work: Work, image: string | undefined): void {
+  if (work.expectedDiffId !== undefined && work.expectedDiffId !== facts.diffId) {
+    throw new ImageError(
+      'ERR_DIGEST_MISMATCH',
+      `layer's uncompressed content hashes to ${facts.diffId}, the config's diff_id says ${work.expectedDiffId}`,
+      { image, blob: work.descriptor.digest },
+    );
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  return error instanceof IvocError && (error.code === 'ERR_NETWORK' || error.code === 'ERR_TIMEOUT');
+}
+
+/** One scan of the missing layers, with a shared abort. */
+class ScanRun {
+  onLayer: (facts: LayerFacts) => void = () => {};
+  private readonly controller = new AbortController();
+  private firstError: unknown;
+  private readonly layerBytes = new Map<string, number>();
+  private readonly totalBytes: number;
+  private bytes = 0;
+  private layersDone: number;
+
+  constructor(
+    private readonly source: ImageSource,
+    private readonly misses: Work[],
+    private readonly spec: PreparedSpec,
+    private readonly options: ScanOptions,
+    private readonly layerCount: number,
+    found: ReadonlyMap<string, LayerFacts>,
+  ) {
+    this.totalBytes = misses.reduce((sum, work) => sum + work.descriptor.size, 0);
+    this.layersDone = found.size;
+  }
+
+  async start(): Promise<void> {
+    const outer = this.options.signal;
+    const onAbort = () => this.fail(outer?.reason ?? new Error('aborted'));
+    outer?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (this.source.streamLayers) await this.singlePass();
+      else await this.pool();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+    }
+    if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /** Records the first failure and stops everything else. */
+  private fail(error: unknown): void {
+    if (this.firstError !== undefined) return;
+    this.firstError = error;
+    this.controller.abort(error);
+  }
+
+  private async singlePass(): Promise<void> {
+    const wanted = new Map(this.misses.map((work) => [work.descriptor.digest, work]));
+    const done = new Set<string>();
+    await this.source.streamLayers!(
+      this.misses.map((work) => work.descriptor),
+      async ({ descriptor, stream }) => {
+        const work = wanted.get(descriptor.digest);
+        if (!work || done.has(descriptor.digest)) {
+          // Not asked for (or twice): drain it so the single pass goes on.
+          stream.resume();
+          await new Promise<void>((resolve) => stream.once('close', resolve));
+          return;
+        }
+        done.add(descriptor.digest);
+        try {
+          await this.scanOne(work, stream);
+        } catch (error) {
+          this.fail(error);
+          throw error;
+        }
+      },
+      { signal: this.controller.signal },
+    );
+    const missing = this.misses.find((work) => !done.has(work.descriptor.digest));
+    if (missing) {
+      throw new ImageError('ERR_BLOB_NOT_FOUND', 'the source did not deliver this layer', {
+        image: this.options.image,
+        blob: missing.descriptor.digest,
+      });
+    }
+  }
+
+  private async pool(): Promise<void> {
+    // Largest first: the longest layers start early, the pool ends together.
+    const queue = [...this.misses].sort((a, b) => b.descriptor.size - a.descriptor.size);
+    const workers = Math.max(1, Math.min(this.options.concurrency ?? defaultConcurrency(), queue.length));
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let work = queue.shift(); work && this.firstError === undefined; work = queue.shift()) {
+          try {
+            await this.fetchAndScan(work);
+          } catch (error) {
+            this.fail(error);
+            return;
+          }
+        }
+      }),
+    );
+  }
+
+  private async fetchAndScan(work: Work): Promise<void> {
+    const retries = this.options.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      const signal = this.controller.signal;
+      signal.throwIfAborted();
+      try {
+        const stream = await this.source.fetch(work.descriptor, { signal });
+        await this.scanOne(work, stream);
+        return;
+      } catch (error) {
+        if (attempt >= retries || !isRetryable(error) || signal.aborted) throw error;
+        this.progress(work.descriptor, 0);
+      }
+    }
+  }
+
+  private async scanOne(work: Work, stream: Readable): Promise<void> {
+    const { descriptor } = work;
+    const layerOptions: ScanLayerOptions = {
+      image: this.options.image,
+      maxBytes: this.options.maxBytes,
+      maxEntries: this.options.maxEntries,
+      inflater: this.options.inflater,
+      expectedDiffId: work.expectedDiffId,
+      signal: this.controller.signal,
+      onBytes: (bytes) => this.progress(descriptor, bytes),
+    };
+    const facts = await scanLayer(stream, descriptor, this.spec, layerOptions);
+    this.layersDone++;
+    this.onLayer(facts);
+    this.progress(descriptor, descriptor.size);
+  }
+
+  private progress(descriptor: Descriptor, layerBytes: number): void {
+    const previous = this.layerBytes.get(descriptor.digest) ?? 0;
+    this.layerBytes.set(descriptor.digest, layerBytes);
+    this.bytes += layerBytes - previous;
+    this.options.onProgress?.({
+      digest: descriptor.digest,
+      layerBytes,
+      layerSize: descriptor.size,
+      bytes: this.bytes,
+      totalBytes: this.totalBytes,
+      layersDone: this.layersDone,
+      layers: this.layerCount,
+    });
+  }
+}

@@ -1,0 +1,273 @@
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ImageError } from '../src/errors.js';
+import {
+  type Decompressor,
+  decompressor,
+  detectCompression,
+  externalInflaters,
+  maxLayerBytesFromEnv,
+  zstdWindowSize,
+} from '../src/oci/layer/decompress.js';
+import type { CaptureSpec } from '../src/oci/layer/facts.js';
+import { scanLayer } from '../src/oci/layer/scan-layer.js';
+import { MediaType } from '../src/oci/media-types.js';
+import { descriptorOf, gzip, haveZstdBinary, packTar, verifiedStream, zstd } from './layer-helpers.js';
+
+const spec: CaptureSpec = { paths: ['/etc/os-release'], globs: [], probes: ['shebang'], maxBodyBytes: 4096 };
+const external = externalInflaters();
+const inflaters = [
+  { name: 'external', inflater: 'auto' as const, skip: !external.gzip },
+  { name: 'in-process (IVOC_INFLATER=zlib)', inflater: 'zlib' as const, skip: false },
+];
+
+async function sampleTar(): Promise<Buffer> {
+  return packTar([
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/os-release', body: 'ID=debian\nVERSION_ID=12\n' },
+    { name: 'usr/bin/run', body: '#!/bin/bash\nexec "$@"\n', mode: 0o755 },
+    { name: 'usr/share/big.bin', body: Buffer.alloc(3 * 1024 * 1024, 0x5a) },
+  ]);
+}
+
+/** Runs `data` through a decompressor and collects the output. */
+async function inflate(
+  data: Buffer,
+  options: Parameters<typeof decompressor>[1] = {},
+  hint: Parameters<typeof decompressor>[0] = 'unknown',
+): Promise<{ output: Buffer; inflate: Decompressor }> {
+  const inflate = decompressor(hint, options);
+  const chunks: Buffer[] = [];
+  await pipeline(
+    Readable.from([data.subarray(0, 1), data.subarray(1, 3), data.subarray(3)], { objectMode: false }),
+    inflate,
+    new Writable({
+      write(chunk, _encoding, callback) {
+        chunks.push(chunk as Buffer);
+        callback();
+      },
+    }),
+  );
+  return { output: Buffer.concat(chunks), inflate };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ImageError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ImageError);
+    return error as ImageError;
+  }
+  throw new Error('expected a rejection');
+}
+
+afterEach(() => {
+  delete process.env.IVOC_INFLATER;
+  delete process.env.IVOC_MAX_LAYER_BYTES;
+});
+
+describe('detectCompression', () => {
+  it('reads magic bytes, waiting for enough of them', () => {
+    expect(detectCompression(Buffer.from([0x1f, 0x8b, 8, 0]))).toBe('gzip');
+    expect(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0]))).toBe('zstd');
+    expect(detectCompression(Buffer.from('etc/passwd'))).toBe('none');
+    expect(detectCompression(Buffer.from([0x1f]), false)).toBeUndefined();
+    expect(detectCompression(Buffer.from([0x28, 0xb5]), false)).toBeUndefined();
+    expect(detectCompression(Buffer.from([0x28, 0xb5]), true)).toBe('none');
+    expect(detectCompression(Buffer.alloc(0), true)).toBe('none');
+  });
+
+  it('reads the zstd window size of a frame header', () => {
+    // window descriptor: exponent 10 (2^20 = 1 MiB), mantissa 0
+    expect(zstdWindowSize(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 10 << 3]))).toBe(1024 * 1024);
+    // single segment, 1-byte content size 200
+    expect(zstdWindowSize(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 200]))).toBe(200);
+    expect(zstdWindowSize(Buffer.from('not zstd'))).toBeUndefined();
+  });
+
+  it('takes the per-layer cap from IVOC_MAX_LAYER_BYTES', () => {
+    expect(maxLayerBytesFromEnv({})).toBe(32 * 1024 ** 3);
+    expect(maxLayerBytesFromEnv({ IVOC_MAX_LAYER_BYTES: '1000' })).toBe(1000);
+    expect(maxLayerBytesFromEnv({ IVOC_MAX_LAYER_BYTES: 'lots' })).toBe(32 * 1024 ** 3);
+  });
+});
+
+describe.each(inflaters)('decompression, $name inflater', ({ inflater, skip }) => {
+  it.skipIf(skip)('inflates gzip, zstd and plain tar alike, by media type', async () => {
+    const tar = await sampleTar();
+    const blobs = [
+      { blob: gzip(tar), mediaType: MediaType.ociLayerGzip },
+      { blob: gzip(tar), mediaType: MediaType.dockerLayerGzip },
+      { blob: tar, mediaType: MediaType.ociLayer },
+      ...(haveZstdBinary ? [{ blob: zstd(tar), mediaType: MediaType.ociLayerZstd }] : []),
+    ];
+    const results = [];
+    for (const { blob, mediaType } of blobs) {
+      const descriptor = descriptorOf(blob, mediaType);
+      results.push(await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, { inflater }));
+    }
+    for (const facts of results) {
+      expect(facts.diffId).toBe(results[0]?.diffId);
+      expect(facts.entries).toEqual(results[0]?.entries);
+      expect(facts.bodies).toEqual(results[0]?.bodies);
+      expect(facts.uncompressedSize).toBe(tar.length);
+    }
+    expect(Buffer.from(results[0]?.bodies['/etc/os-release']?.base64 ?? '', 'base64').toString()).toContain(
+      'ID=debian',
+    );
+  });
+
+  it.skipIf(skip)('trusts magic bytes over a wrong media type', async () => {
+    const tar = await sampleTar();
+    const cases = [
+      { blob: gzip(tar), mediaType: MediaType.ociLayerZstd },
+      { blob: gzip(tar), mediaType: MediaType.ociLayer },
+      { blob: tar, mediaType: MediaType.ociLayerGzip },
+      { blob: tar, mediaType: 'application/octet-stream' },
+      ...(haveZstdBinary
+        ? [
+            { blob: zstd(tar), mediaType: MediaType.dockerLayerGzip },
+            { blob: zstd(tar), mediaType: MediaType.dockerLayer },
+          ]
+        : []),
+    ];
+    for (const { blob, mediaType } of cases) {
+      const descriptor = descriptorOf(blob, mediaType);
+      const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, { inflater });
+      expect(facts.entries.map((entry) => entry.path)).toEqual([
+        '/etc',
+        '/etc/os-release',
+        '/usr/bin/run',
+        '/usr/share/big.bin',
+      ]);
+      expect(facts.entries[2]?.probes).toEqual({ shebang: '#!/bin/bash' });
+    }
+  });
+
+  it.skipIf(skip)(
+    'uses the expected inflater, also when IVOC_INFLATER=zlib is set in the environment',
+    async () => {
+      const tar = await sampleTar();
+      if (inflater === 'zlib') process.env.IVOC_INFLATER = 'zlib';
+      const gz = await inflate(gzip(tar));
+      expect(gz.output.equals(tar)).toBe(true);
+      expect(gz.inflate.compression).toBe('gzip');
+      expect(gz.inflate.inflaterName).toBe(
+        inflater === 'zlib' ? 'zlib' : external.gzip?.command.split('/').pop(),
+      );
+      if (haveZstdBinary) {
+        const zs = await inflate(zstd(tar));
+        expect(zs.output.equals(tar)).toBe(true);
+        expect(zs.inflate.compression).toBe('zstd');
+        expect(zs.inflate.inflaterName).toBe(inflater === 'zlib' || !external.zstd ? 'fzstd' : 'zstd');
+      }
+      const plain = await inflate(tar);
+      expect(plain.output.equals(tar)).toBe(true);
+      expect(plain.inflate.inflaterName).toBe('none');
+      const empty = await inflate(Buffer.alloc(0));
+      expect(empty.output.length).toBe(0);
+    },
+  );
+
+  it.skipIf(skip)('reports truncated or corrupt gzip and zstd as ERR_LAYER_CORRUPT', async () => {
+    const tar = await sampleTar();
+    const compressed = gzip(tar);
+    const truncated = compressed.subarray(0, Math.floor(compressed.length / 2));
+    const descriptor = descriptorOf(truncated, MediaType.ociLayerGzip);
+    const error = await rejection(
+      scanLayer(verifiedStream(truncated, descriptor), descriptor, spec, { inflater, image: 'img' }),
+    );
+    expect(error.code).toBe('ERR_LAYER_CORRUPT');
+    expect(error.message).toContain('truncated or corrupt gzip data');
+    expect(error.image).toBe('img');
+    expect(error.blob).toBe(descriptor.digest);
+
+    const garbage = Buffer.concat([compressed.subarray(0, 10), Buffer.alloc(5000, 0xee)]);
+    expect((await rejection(inflate(garbage, { inflater }))).code).toBe('ERR_LAYER_CORRUPT');
+
+    if (haveZstdBinary) {
+      const z = zstd(tar);
+      const cut = z.subarray(0, Math.floor(z.length / 2));
+      const zd = descriptorOf(cut, MediaType.ociLayerZstd);
+      const zError = await rejection(scanLayer(verifiedStream(cut, zd), zd, spec, { inflater }));
+      expect(zError.code).toBe('ERR_LAYER_CORRUPT');
+      expect(zError.message).toContain('zstd');
+    }
+  });
+
+  it.skipIf(skip)('stops a decompression bomb at the cap (gzip and zstd)', async () => {
+    const zeros = Buffer.alloc(50 * 1024 * 1024);
+    const bombs = [gzip(zeros, 9), ...(haveZstdBinary ? [zstd(zeros)] : [])];
+    for (const bomb of bombs) {
+      const descriptor = descriptorOf(bomb, MediaType.ociLayerGzip);
+      const error = await rejection(
+        scanLayer(verifiedStream(bomb, descriptor), descriptor, spec, {
+          inflater,
+          maxBytes: 10 * 1024 * 1024,
+          image: 'bomb',
+        }),
+      );
+      expect(error.code).toBe('ERR_DECOMPRESSION_LIMIT');
+      expect(error.blob).toBe(descriptor.digest);
+    }
+    process.env.IVOC_MAX_LAYER_BYTES = String(1024 * 1024);
+    const viaEnv = await rejection(inflate(bombs[0] as Buffer, { inflater }));
+    expect(viaEnv.code).toBe('ERR_DECOMPRESSION_LIMIT');
+  });
+});
+
+describe('in-process zstd (fzstd)', () => {
+  it('refuses a frame window over 128 MiB before allocating it', async () => {
+    // Frame header: no single segment, window descriptor exponent 20 (1 GiB), then junk.
+    const frame = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 20 << 3]), Buffer.alloc(64, 1)]);
+    const error = await rejection(inflate(frame, { inflater: 'zlib' }));
+    expect(error.code).toBe('ERR_LAYER_CORRUPT');
+    expect(error.message).toContain('window');
+  });
+
+  it.skipIf(!haveZstdBinary)('honours backpressure and streams multi-frame input', async () => {
+    const part = Buffer.alloc(5 * 1024 * 1024, 0x41);
+    const twoFrames = Buffer.concat([zstd(part), zstd(Buffer.from('tail'))]);
+    const inflate = decompressor('zstd', { inflater: 'zlib' });
+    const chunks: Buffer[] = [];
+    await pipeline(
+      Readable.from([twoFrames], { objectMode: false }),
+      inflate,
+      new Writable({
+        highWaterMark: 1024,
+        write(chunk, _encoding, callback) {
+          chunks.push(chunk as Buffer);
+          setImmediate(callback);
+        },
+      }),
+    );
+    const output = Buffer.concat(chunks);
+    expect(output.length).toBe(part.length + 4);
+    expect(output.subarray(-4).toString()).toBe('tail');
+  });
+});
+
+describe.skipIf(!external.gzip)('external inflater process', () => {
+  it('is killed when the decompressor is destroyed mid-stream', async () => {
+    const compressed = gzip(Buffer.alloc(20 * 1024 * 1024, 1), 1);
+    const inflate = decompressor('gzip', { inflater: 'auto' });
+    inflate.write(compressed.subarray(0, 4096));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const pid = inflate.pid;
+    expect(pid).toBeTypeOf('number');
+    inflate.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(() => process.kill(pid as number, 0)).toThrow();
+  });
+
+  it('reports a missing stdin end (EPIPE) as corruption, not a crash', async () => {
+    // Garbage after a valid gzip header makes the inflater exit early while we still write.
+    const junk = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+      Buffer.alloc(8 * 1024 * 1024, 0xff),
+    ]);
+    const error = await rejection(inflate(junk, { inflater: 'auto' }));
+    expect(error.code).toBe('ERR_LAYER_CORRUPT');
+  });
+});
