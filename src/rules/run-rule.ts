@@ -44,8 +44,12 @@ function rank(level: Level): number {
   return level === 'error' ? 2 : level === 'warning' ? 1 : 0;
 }
 
+/**
+ * fail when a result fails at level error, or at warning too with
+ * --fail-on warning. --fail-on never changes only the exit code: the verdict
+ * still says whether the image complies (spec/standard.md, "Report").
+ */
 export function verdictOf(results: readonly RuleResult[], failOn: FailOn = 'error'): 'pass' | 'fail' {
-  if (failOn === 'never') return 'pass';
   const threshold = failOn === 'warning' ? 1 : 2;
   return results.some((result) => result.status === 'fail' && rank(result.level) >= threshold)
     ? 'fail'
