@@ -15,9 +15,38 @@ export interface InspectArgs {
   insecureRegistry?: string[];
   raw?: boolean;
   config?: boolean;
+  /** Read every layer (verified, inflated, merged) and summarise the filesystem. */
+  scan?: boolean;
+  /** Paths to look up in the merged filesystem (implies --scan). */
+  path?: string[];
+  cache?: boolean;
+  quiet?: boolean;
 }
 
-/** `ivoc inspect IMAGE`: metadata only; fetches the manifest(s) and the config, no layer. */
+interface PathInfo {
+  path: string;
+  exists: boolean;
+  type?: string;
+  mode?: string;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  realpath?: string;
+  symlinkTarget?: string;
+  layer?: number;
+}
+
+interface FilesystemSummary {
+  files: number;
+  uncompressedSize: number;
+  layers: Array<{ digest: string; entries: number; uncompressedSize: number }>;
+  paths?: PathInfo[];
+}
+
+/**
+ * `ivoc inspect IMAGE`: metadata only (the manifest(s) and the config, no
+ * layer); with --scan, every layer too, streamed, verified and merged.
+ */
 export async function inspectCommand(image: string, args: InspectArgs): Promise<number> {
   const reference = parseImageReference(image);
   const platform = parsePlatform(args.platform ?? 'linux/amd64');
@@ -59,6 +88,8 @@ export async function inspectCommand(image: string, args: InspectArgs): Promise<
       })),
       totalSize,
     };
+    const filesystem =
+      args.scan || args.path?.length ? await scanFilesystem(source, loaded, args) : undefined;
     let text: string;
     if (args.raw || args.config) {
       // As stored: re-read through the verified path and print the bytes untouched.
@@ -69,15 +100,115 @@ export async function inspectCommand(image: string, args: InspectArgs): Promise<
       });
       text = `${bytes.toString('utf8')}\n`;
     } else if (args.format === 'json') {
-      text = `${JSON.stringify(summary, null, 2)}\n`;
+      text = `${JSON.stringify(filesystem ? { ...summary, filesystem } : summary, null, 2)}\n`;
     } else {
-      text = formatText(summary);
+      text = formatText(summary) + (filesystem ? formatFilesystem(filesystem) : '');
     }
     await writeOutput(text, args.output);
     return ExitCode.ok;
   } finally {
     await source.close();
   }
+}
+
+async function scanFilesystem(
+  source: Awaited<ReturnType<typeof openImageSource>>,
+  loaded: Awaited<ReturnType<typeof loadImage>>,
+  args: InspectArgs,
+): Promise<FilesystemSummary> {
+  const [{ scanImageLayers }, { FileSystemView }] = await Promise.all([
+    import('../oci/layer/scan.js'),
+    import('../oci/layer/filesystem.js'),
+  ]);
+  const progress = progressLine(args.quiet === true);
+  let facts: Awaited<ReturnType<typeof scanImageLayers>>;
+  try {
+    facts = await scanImageLayers(
+      source,
+      loaded.manifest.layers,
+      { paths: [], globs: [], probes: [], maxBodyBytes: 0 },
+      {
+        image: loaded.name,
+        diffIds: loaded.config.rootfs.diff_ids,
+        ...(args.cache === false ? { cache: false as const } : {}),
+        onProgress: progress.update,
+      },
+    );
+  } finally {
+    progress.done();
+  }
+  const view = FileSystemView.fromLayers(facts, { image: loaded.name });
+  const summary: FilesystemSummary = {
+    files: view.count,
+    uncompressedSize: facts.reduce((sum, layer) => sum + layer.uncompressedSize, 0),
+    layers: facts.map((layer) => ({
+      digest: layer.digest,
+      entries: layer.entries.length,
+      uncompressedSize: layer.uncompressedSize,
+    })),
+  };
+  if (args.path?.length) {
+    summary.paths = args.path.map((path) => {
+      const node = view.lstat(path);
+      if (!node) return { path, exists: false };
+      const info: PathInfo = {
+        path,
+        exists: true,
+        type: node.type,
+        mode: node.mode.toString(8).padStart(4, '0'),
+        uid: node.uid,
+        gid: node.gid,
+        size: node.size,
+        layer: node.layer,
+      };
+      if (node.symlinkTarget !== undefined) {
+        info.symlinkTarget = node.symlinkTarget;
+        // Resolving may meet a loop or an escape: a clear error, exit 3.
+        const real = view.realpath(path);
+        if (real !== undefined) info.realpath = real;
+      }
+      return info;
+    });
+  }
+  return summary;
+}
+
+/** One self-rewriting line on stderr while layers stream; only on a terminal. */
+function progressLine(quiet: boolean): {
+  update?: (p: { bytes: number; totalBytes: number; layersDone: number; layers: number }) => void;
+  done: () => void;
+} {
+  if (quiet || !process.stderr.isTTY) return { done: () => {} };
+  let last = 0;
+  return {
+    update: (p) => {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      process.stderr.write(
+        `\r\x1b[Kreading layers ${p.layersDone}/${p.layers}  ${humanBytes(p.bytes)} of ${humanBytes(p.totalBytes)}`,
+      );
+    },
+    done: () => process.stderr.write('\r\x1b[K'),
+  };
+}
+
+function formatFilesystem(fs: FilesystemSummary): string {
+  const lines = [`Filesystem:  ${fs.files} paths, ${humanBytes(fs.uncompressedSize)} uncompressed`];
+  for (const info of fs.paths ?? []) {
+    if (!info.exists) {
+      lines.push(`  ${info.path}: absent`);
+      continue;
+    }
+    const link =
+      info.symlinkTarget === undefined
+        ? ''
+        : ` -> ${info.symlinkTarget}${info.realpath ? ` (${info.realpath})` : ' (dangling)'}`;
+    lines.push(
+      `  ${info.path}: ${info.type} ${info.mode} ${info.uid}:${info.gid} ${info.size} B, layer ${info.layer}${link}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 type Summary = {

@@ -60,7 +60,21 @@ export async function main(argv: string[]): Promise<void> {
           })
           .option('format', { type: 'string', choices: ['text', 'json'], default: 'text' })
           .option('raw', { type: 'boolean', describe: 'print the manifest (or index) as stored' })
-          .option('config', { type: 'boolean', describe: 'print the image config as stored' }),
+          .option('config', { type: 'boolean', describe: 'print the image config as stored' })
+          .option('scan', {
+            type: 'boolean',
+            describe: 'read every layer too (verified) and summarise the filesystem',
+          })
+          .option('path', {
+            type: 'string',
+            array: true,
+            describe: 'look PATH up in the merged filesystem (implies --scan)',
+          })
+          .option('cache', {
+            type: 'boolean',
+            default: true,
+            describe: 'use the layer facts cache (--no-cache: read every layer)',
+          }),
       async (args) => {
         const { inspectCommand } = await import('./inspect.js');
         process.exitCode = await inspectCommand(args.image, args);
