@@ -300,22 +300,22 @@ describe('json', () => {
 // ---------------------------------------------------------------- sarif
 
 /**
- * The SARIF 2.1.0 schema (OASIS errata01, from the oasis-tcs/sarif-spec
- * repository) is not kept in this repository: the test reads it from
- * IVOC_SARIF_SCHEMA, test/data/, or the shared folder beside the checkout,
- * and is skipped (the structural checks below still run) when none has it.
- * The OASIS file says draft-04 (`id`); ajv reads it as draft-07 (`$id`),
- * nothing else in it differs. `unicodeRegExp: false` because the draft-07
- * copy of the schema has a `pattern` that is invalid in Unicode mode.
+ * The official SARIF 2.1.0 schema (2.1.0-rtm.5, the OASIS standard's final
+ * schema) as the dev dependency @microsoft/jest-sarif ships it. It says
+ * draft-04 (`id`); ajv reads it as draft-07 (`$id`): nothing else in it
+ * differs. `unicodeRegExp: false` because one `pattern` in it is invalid in
+ * Unicode mode.
  */
-function sarifSchema(): Record<string, unknown> | undefined {
-  const candidates = [
-    process.env.IVOC_SARIF_SCHEMA,
-    join(root, 'test', 'data', 'sarif-schema-2.1.0.json'),
-    join(root, '..', 'shared', 'schemas', 'sarif-schema-2.1.0.json'),
-  ].filter((path): path is string => path !== undefined && path !== '');
-  const path = candidates.find((candidate) => existsSync(candidate));
-  if (path === undefined) return undefined;
+function sarifSchema(): Record<string, unknown> {
+  const path = join(
+    root,
+    'node_modules',
+    '@microsoft',
+    'jest-sarif',
+    'lib',
+    'schemas',
+    'sarif-2.1.0-rtm.5.json',
+  );
   const schema = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const { id, $schema: _draft, ...rest } = schema;
   return { ...rest, $id: schema.$id ?? id };
@@ -361,9 +361,9 @@ describe('sarif', () => {
   const run = log.runs[0]!;
   const schema = sarifSchema();
 
-  it.skipIf(schema === undefined)('validates against the SARIF 2.1.0 schema', () => {
+  it('validates against the SARIF 2.1.0 schema', () => {
     const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true, unicodeRegExp: false });
-    const validate = ajv.compile(schema!);
+    const validate = ajv.compile(schema);
     for (const reports of [[failing, passing], [failing], [passing], [unreadable], []]) {
       const document = JSON.parse(formatReports(reports, 'sarif', options()));
       const ok = validate(document);
