@@ -4,8 +4,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildImage,
   buildLayer,
+  dir,
   file,
+  gzipBomb,
+  hardlink,
   type Image,
+  manyFiles,
+  raw,
+  rawLayer,
+  symlink,
   withConfig,
   withManifest,
   writeOciArchive,
@@ -27,8 +34,17 @@ afterAll(async () => {
 });
 
 /** Every bad input ends the same way: exit 3, one clear line naming the image (and blob), no stack trace. */
-async function expectImageError(reference: string, pattern: RegExp, blob?: string) {
-  const result = await runIvoc(['inspect', reference]);
+async function expectImageError(
+  reference: string,
+  pattern: RegExp,
+  blob?: string,
+  extra: string[] = [],
+  envVars: Record<string, string> = {},
+) {
+  const result = await runIvoc(['inspect', reference, ...extra], {
+    IVOC_CACHE_DIR: join(scratch, 'cache'),
+    ...envVars,
+  });
   expect(result.code).toBe(3);
   expect(result.stdout).toBe('');
   expect(result.stderr).toMatch(/^ivoc: /);
@@ -139,5 +155,97 @@ describe('bad manifests and configs are clear errors (exit 3)', () => {
     const cut = join(scratch, 'cut.tar');
     await writeFile(cut, bytes.subarray(0, 1536));
     await expectImageError(`oci-archive:${cut}`, /truncated|not a valid tar|no oci-layout|missing/);
+  });
+});
+
+function blobBytes(layer: { blob: unknown }): Buffer {
+  const source = layer.blob as { data?: Buffer };
+  if (!source.data) throw new Error('test layer is not in memory');
+  return source.data;
+}
+
+describe('bad layers are clear errors when the filesystem is read (exit 3)', () => {
+  async function imageWith(name: string, layer: Awaited<ReturnType<typeof buildLayer>>) {
+    return layout(name, buildImage({ layers: [image.layers[0]!, layer], user: '1000' }));
+  }
+
+  it('a truncated gzip layer', async () => {
+    const good = await buildLayer([file('/data', { size: 200_000 })]);
+    const cut = rawLayer(blobBytes(good).subarray(0, Math.floor(good.size / 2)), { diffId: good.diffId });
+    const reference = await imageWith('truncated-gzip', cut);
+    await expectImageError(reference, /truncated or corrupt gzip data/, cut.digest, ['--scan']);
+  });
+
+  it('a layer whose bytes do not match its digest', async () => {
+    const layer = await buildLayer([file('/data', 'original bytes')]);
+    const target = buildImage({ layers: [layer], user: '1000' });
+    const swapped = Buffer.from(blobBytes(layer));
+    swapped[swapped.length - 9] = (swapped[swapped.length - 9]! + 1) % 256;
+    const reference = await layout('layer-mismatch', target, { blobContent: { [layer.digest]: swapped } });
+    await expectImageError(reference, /digest mismatch/, layer.digest, ['--scan']);
+  });
+
+  it('a tar entry that climbs out with ../', async () => {
+    const reference = await imageWith('dotdot', await buildLayer([raw('../evil', { body: 'x' })]));
+    await expectImageError(reference, /\.\.\/evil/, undefined, ['--scan']);
+    const result = await runIvoc(['inspect', reference, '--scan'], {
+      IVOC_CACHE_DIR: join(scratch, 'cache'),
+    });
+    expect(result.stderr).toContain('climbs out of the root');
+  });
+
+  it('a tar entry with an absolute path', async () => {
+    const reference = await imageWith('absolute', await buildLayer([raw('/etc/evil', { body: 'x' })]));
+    await expectImageError(reference, /\/etc\/evil/, undefined, ['--scan']);
+  });
+
+  it('a symlink loop met while resolving a path', async () => {
+    const reference = await imageWith(
+      'loop',
+      await buildLayer([symlink('/loop/a', '/loop/b'), symlink('/loop/b', '/loop/a')]),
+    );
+    await expectImageError(reference, /symbolic links|loop/i, undefined, ['--path', '/loop/a']);
+  });
+
+  it('a symlink escaping the root while resolving a path', async () => {
+    const reference = await imageWith(
+      'escape',
+      await buildLayer([dir('/x'), symlink('/x/out', '../../../etc')]),
+    );
+    await expectImageError(reference, /escape|above the root|outside/i, undefined, ['--path', '/x/out']);
+  });
+
+  it('a hard link to a missing target', async () => {
+    const reference = await imageWith('hardlink', await buildLayer([hardlink('/lonely', '/does/not/exist')]));
+    await expectImageError(reference, /hard link/i, undefined, ['--scan']);
+  });
+
+  it('a decompression bomb stops at the per-layer cap', async () => {
+    const bomb = gzipBomb(512 * 1024 * 1024);
+    const reference = await imageWith('bomb', bomb);
+    const result = await expectImageError(
+      reference,
+      /decompresses to more than 33554432 bytes/,
+      bomb.digest,
+      ['--scan'],
+      {
+        IVOC_MAX_LAYER_BYTES: String(32 * 1024 * 1024),
+      },
+    );
+    expect(result.code).toBe(3);
+  });
+
+  it('reads a 200k-entry layer', async () => {
+    const many = await buildLayer([manyFiles({ dir: '/many', count: 200_000, size: 8 })]);
+    const reference = await imageWith('many', many);
+    const result = await runIvoc(['inspect', reference, '--scan', '--format', 'json', '--no-cache']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      filesystem: { files: number; layers: Array<{ entries: number }> };
+    };
+    // 200,000 files in 200 directories, plus /many and /hello.
+    expect(report.filesystem.layers[1]!.entries).toBe(200_200);
+    expect(report.filesystem.files).toBe(200_000 + 200 + 1 + 1);
   });
 });
