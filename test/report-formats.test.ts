@@ -152,11 +152,12 @@ const unreadable = report('docker://registry.example.org/private/app:1.0', [], {
 // ---------------------------------------------------------------- verdict and exit code
 
 describe('verdict and exit code', () => {
-  it('fails on an error-level failure, on warnings only with --fail-on warning, never with never', () => {
+  it('fails on an error-level failure, on warnings only with --fail-on warning; never keeps the verdict', () => {
     expect(verdictFor(failing.results, 'error')).toBe('fail');
     expect(verdictFor(passing.results, 'error')).toBe('pass');
     expect(verdictFor(passing.results, 'warning')).toBe('fail');
-    expect(verdictFor(failing.results, 'never')).toBe('pass');
+    // --fail-on never changes the exit code, not whether the image complies.
+    expect(verdictFor(failing.results, 'never')).toBe('fail');
     // An info-level failure never fails the image.
     expect(verdictFor([result('IVC-META-006', 'fail', 'x', { level: 'info' })], 'warning')).toBe('pass');
     // A skip is never a failure.
