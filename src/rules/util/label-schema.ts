@@ -1,5 +1,6 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv/dist/2020.js';
 import schema from '../../../spec/schemas/labels.schema.json' with { type: 'json' };
+import { schemaIds, validator } from '../../schemas.js';
 import { ivoaPrefix } from '../labels.js';
 
 /**
@@ -21,13 +22,6 @@ export interface LabelSchemaProblem {
   detail?: string;
 }
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  compiled ??= new Ajv2020({ allErrors: true, strict: true }).compile(schema);
-  return compiled;
-}
-
 const properties = schema.properties as Record<string, { description?: string; pattern?: string }>;
 
 /** The keys the schema defines, e.g. `net.ivoa.container.port`. */
@@ -43,7 +37,7 @@ export function ivoaLabels(labels: Record<string, string> | undefined): Record<s
 
 /** Problems with the set, at most one per key, in key order. */
 export function validateIvoaLabels(labels: Record<string, string>): LabelSchemaProblem[] {
-  const validate = validator();
+  const validate = validator(schemaIds.labels);
   if (validate(labels)) return [];
   const byKey = new Map<string, LabelSchemaProblem>();
   for (const error of validate.errors ?? []) {
