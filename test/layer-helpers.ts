@@ -5,7 +5,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { FetchOptions, ImageSource, StreamedLayer } from '../src/oci/content.js';
@@ -110,7 +110,8 @@ export function descriptorOf(blob: Buffer, mediaType: string = MediaType.ociLaye
 /** The blob as a verified stream, in chunks of `chunkSize` (as a registry would deliver it). */
 export function verifiedStream(blob: Buffer, descriptor: Descriptor, chunkSize = 64 * 1024): Readable {
   const verifying = new VerifyingStream(descriptor, 'test-image');
-  return Readable.from(chunked(blob, chunkSize), { objectMode: false }).pipe(verifying);
+  pipeline(Readable.from(chunked(blob, chunkSize), { objectMode: false }), verifying, () => {});
+  return verifying;
 }
 
 function* chunked(blob: Buffer, size: number): Generator<Buffer> {
@@ -166,7 +167,10 @@ export class MemorySource implements ImageSource {
         source.active--;
       }
     }
-    return Readable.from(generate(), { objectMode: false }).pipe(new VerifyingStream(descriptor));
+    // pipeline, not pipe: errors reach the consumer, and destroying the consumer stops the producer.
+    const verifying = new VerifyingStream(descriptor);
+    pipeline(Readable.from(generate(), { objectMode: false }), verifying, () => {});
+    return verifying;
   }
 
   async resolve(): Promise<Descriptor> {
@@ -193,7 +197,8 @@ export class SinglePassSource extends MemorySource {
       const blob = this.blobs.get(descriptor.digest);
       if (!blob) throw new Error(`no blob ${descriptor.digest}`);
       this.bytesServed += blob.length;
-      const stream = Readable.from([blob], { objectMode: false }).pipe(new VerifyingStream(descriptor));
+      const stream = new VerifyingStream(descriptor);
+      pipeline(Readable.from([blob], { objectMode: false }), stream, () => {});
       await visit({ descriptor, stream });
     }
   }

@@ -263,18 +263,20 @@ function isZeroBlock(block: Buffer, at: number): boolean {
 }
 
 function checkChecksum(block: Buffer, at: number, offset: number): void {
+  // The checksum field itself counts as eight spaces.
   let unsigned = 8 * 0x20;
+  for (let i = at; i < at + 148; i++) unsigned += block[i] as number;
+  for (let i = at + 156; i < at + blockSize; i++) unsigned += block[i] as number;
+  const stored = readNumber(block, at + 148, 8, offset);
+  if (stored === unsigned) return;
+  // Some old writers summed signed bytes.
   let signed = 8 * 0x20;
   for (let i = at; i < at + blockSize; i++) {
-    if (i >= at + 148 && i < at + 156) continue;
+    if (i === at + 148) i += 8;
     const byte = block[i] as number;
-    unsigned += byte;
     signed += byte > 127 ? byte - 256 : byte;
   }
-  const stored = readNumber(block, at + 148, 8, offset);
-  if (stored !== unsigned && stored !== signed) {
-    throw new TarFormatError(`invalid tar header checksum at offset ${offset}`);
-  }
+  if (stored !== signed) throw new TarFormatError(`invalid tar header checksum at offset ${offset}`);
 }
 
 /** An octal field (space padded, NUL or space terminated), or GNU base-256 when the first byte has its high bit set. */
