@@ -10,7 +10,7 @@
 // frames. See bench/README.md.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,8 @@ const MEASUREMENTS = ['inspect', 'bytes', 'scan', 'warm'];
 const OPTIONAL = ['profile'];
 const RESULTS_JSON = join(ROOT, 'bench', 'results.json');
 const RESULTS_MD = join(ROOT, 'bench', 'RESULTS.md');
-const IVOC = join(ROOT, 'bin', 'ivoc.js');
+/** The CLI measured: bin/ivoc.js, or IVOC_BENCH_CLI (e.g. another checkout's, to compare builds). */
+const IVOC = process.env.IVOC_BENCH_CLI ?? join(ROOT, 'bin', 'ivoc.js');
 const NODE = process.execPath;
 const MB = 1e6;
 
@@ -154,7 +155,7 @@ function machine() {
     node: process.version,
     skopeo: commandOutput('skopeo', ['--version'])?.replace(/^skopeo version /, ''),
     igzip: hasCommand('igzip')
-      ? (commandOutput('igzip', ['--version'])?.split('\n')[0] ?? 'present')
+      ? (/\d+(\.\d+)+/.exec(commandOutput('igzip', ['--version']) ?? '')?.[0] ?? 'present')
       : 'absent',
     kernel: commandOutput('uname', ['-r']),
     commit: git(['rev-parse', '--short', 'HEAD']),
@@ -373,7 +374,23 @@ async function measureInspect(ctx) {
   return result;
 }
 
-/** Bytes our metadata-only inspection fetches, counted by the fault proxy, per image size. */
+/** Sizes of the manifest and the config, and the layer digests, from the image's OCI layout. */
+function layoutFacts(layoutDir) {
+  const index = JSON.parse(readFileSync(join(layoutDir, 'index.json'), 'utf8'));
+  const top = index.manifests[0];
+  const manifest = JSON.parse(readFileSync(join(layoutDir, 'blobs', ...top.digest.split(':')), 'utf8'));
+  return {
+    manifestBytes: top.size,
+    configBytes: manifest.config.size,
+    layerDigests: manifest.layers.map((layer) => layer.digest),
+  };
+}
+
+/**
+ * Bytes our metadata-only inspection fetches, counted by the fault proxy, per
+ * image: O(1) in the image's size means exactly its manifest and config (which
+ * grow with the number of layers, not with their bytes) and no layer blob.
+ */
 async function measureBytes(ctx) {
   const { startFaultProxy } = await importTs('test/env/fault-proxy.ts');
   const proxy = await startFaultProxy(ctx.registry);
@@ -382,6 +399,7 @@ async function measureBytes(ctx) {
   const perImage = {};
   try {
     for (const image of ctx.images) {
+      const facts = layoutFacts(image.layoutDir);
       const viaProxy = image.reference.replace(ctx.registry, proxy.host);
       const count = async (command, args, runEnv) => {
         proxy.clearLog();
@@ -391,28 +409,35 @@ async function measureBytes(ctx) {
           manifests: proxy.bytesSent(/\/manifests\//),
           blobs: proxy.bytesSent(/\/blobs\//),
           requests: proxy.requests.length,
+          layerRequests: proxy.requests.filter((r) => facts.layerDigests.some((d) => r.path.includes(d)))
+            .length,
         };
       };
+      const oursCount = await count(...ours(viaProxy), env);
       perImage[image.size] = {
         compressedBytes: image.compressedBytes,
         layers: image.layers,
-        ours: await count(...ours(viaProxy), env),
+        manifestBytes: facts.manifestBytes,
+        configBytes: facts.configBytes,
+        ours: oursCount,
         skopeo: await count(
           'skopeo',
           ['inspect', '--tls-verify=false', '--config', `docker://${viaProxy}`],
           {},
         ),
+        metadataOnly:
+          oursCount.layerRequests === 0 && oursCount.total <= facts.manifestBytes + facts.configBytes,
       };
     }
   } finally {
     await proxy.close();
   }
-  const counts = Object.values(perImage).map((entry) => entry.ours.total);
+  const entries = Object.values(perImage);
   return {
     date: new Date().toISOString(),
     images: perImage,
-    constant: counts.every((n) => Math.abs(n - counts[0]) <= 512),
-    maxOurs: Math.max(...counts),
+    constant: entries.every((entry) => entry.metadataOnly),
+    maxOurs: Math.max(...entries.map((entry) => entry.ours.total)),
   };
 }
 
@@ -528,47 +553,174 @@ async function measureWarm(ctx) {
   return result;
 }
 
-/** One cold scan under --cpu-prof; the top frames by self time, per thread. */
-async function measureProfile(ctx) {
-  if (!ctx.scan) return { unavailable: 'ivoc inspect --scan is not implemented yet' };
-  const dir = join(WORK_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
-  await mkdir(dir, { recursive: true });
-  const { env } = await cacheEnv('cold', { fresh: true });
-  const run = await runOnce(
-    NODE,
-    ['--cpu-prof', '--cpu-prof-dir', dir, IVOC, 'inspect', `docker://${ctx.image.reference}`, '--scan'],
-    { env, time: true },
-  );
-  log(`profile: ${round(run.ms / 1000, 2)} s wall, ${round(run.cpuSeconds, 2)} s CPU; profiles in ${dir}`);
+/** Top frames by self time of each .cpuprofile in DIR (one per thread). */
+function summariseProfiles(dir) {
   const threads = [];
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.cpuprofile'))) {
     const profile = JSON.parse(readFileSync(join(dir, name), 'utf8'));
     const byId = new Map(profile.nodes.map((node) => [node.id, node]));
     const self = new Map();
+    const byFile = new Map();
     const deltas = profile.timeDeltas;
     for (let i = 0; i < profile.samples.length; i++) {
-      const node = byId.get(profile.samples[i]);
+      const frame = byId.get(profile.samples[i]).callFrame;
       const dt = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
-      const frame = node.callFrame;
       const where = frame.url ? frame.url.replace(`file://${ROOT}/`, '') : '';
       const key = `${frame.functionName || '(anonymous)'} ${where}${where ? `:${frame.lineNumber + 1}` : ''}`;
       self.set(key, (self.get(key) ?? 0) + dt);
+      const file = where || `(${frame.functionName || 'native'})`;
+      byFile.set(file, (byFile.get(file) ?? 0) + dt);
     }
     const total = [...self.values()].reduce((a, b) => a + b, 0);
-    const top = [...self.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 20)
-      .map(([frame, ms]) => ({ frame, ms: round(ms, 0), share: round((100 * ms) / total, 1) }));
-    threads.push({ file: name, totalMs: round(total, 0), top });
+    const top = (map, n) =>
+      [...map.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, n)
+        .map(([frame, ms]) => ({ frame, ms: round(ms, 0), share: round((100 * ms) / total, 1) }));
+    threads.push({ file: name, totalMs: round(total, 0), top: top(self, 20), files: top(byFile, 12) });
   }
-  for (const thread of threads) {
-    process.stdout.write(`\n${thread.file} (${thread.totalMs} ms sampled)\n`);
-    for (const row of thread.top)
-      process.stdout.write(
-        `  ${String(row.ms).padStart(7)} ms ${String(row.share).padStart(5)}%  ${row.frame}\n`,
+  return threads;
+}
+
+/** Where a perf sample's CPU went: the first rule matching any frame of its stack (leaf to root). */
+const PERF_CATEGORIES = [
+  ['sha256', /sha256_block|sha256_/],
+  ['socket read (registry → node)', /tcp_recvmsg/],
+  ['pipe read (inflater → node)', /unix_stream_recvmsg|pipe_read/],
+  ['pipe write (node → inflater)', /unix_stream_sendmsg|pipe_write/],
+  ['process spawn', /__do_sys_clone|kernel_clone|__x64_sys_execve|do_exit|exit_mmap/],
+  ['page faults, other', /asm_exc_page_fault/],
+  ['inflate (zlib in node)', /inflate|Inflate/],
+  [
+    'garbage collection',
+    /v8::internal::(Heap::|Scavenger|ScavengeJob|ConcurrentMarking|MarkCompact|Sweeper|MinorMarkCompact|IncrementalMarking|MarkingVisitor|ConcurrentMarkingVisitor)/,
+  ],
+  ['V8 wasm compiler (undici llhttp)', /v8::internal::(wasm::|compiler::ExecuteTurbofanWasm)/],
+  ['V8 JS compilers', /v8::internal::(compiler::|maglev::|baseline::|Compiler::|Parser|PreParser|Scanner)/],
+  ['JavaScript and builtins', /^(JS:|Builtins_|LazyCompile|Function:|\[unknown\] \(\/tmp\/perf-)/],
+];
+
+/** Parses `perf script` output into CPU ms per thread group and category. */
+function perfBreakdown(perfData, frequency) {
+  const text = spawnSync('perf', ['script', '-i', perfData, '-F', 'comm,pid,tid,ip,sym,dso'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  }).stdout;
+  const groups = new Map();
+  const nodePids = new Set();
+  const add = (group, category) => {
+    const g = groups.get(group) ?? new Map();
+    g.set(category, (g.get(category) ?? 0) + 1000 / frequency);
+    groups.set(group, g);
+  };
+  for (const block of text.split('\n\n')) {
+    const lines = block.split('\n').filter((line) => line.trim());
+    if (lines.length === 0) continue;
+    const head = /^\s*(\S.*?)\s+(\d+)\/(\d+)/.exec(lines[0]);
+    if (!head) continue;
+    const [, comm, pid, tid] = head;
+    if (comm === 'node') nodePids.add(Number(pid));
+    const frames = lines.slice(1).map((line) => line.trim().replace(/^[0-9a-f]+\s+/, ''));
+    let group;
+    if (comm !== 'node') group = `${comm} (child processes)`;
+    else if (Number(tid) === Number(pid)) group = 'node main thread';
+    else group = 'node other threads';
+    let category = comm !== 'node' ? (frames.some((f) => /\[kernel/.test(f)) ? 'kernel' : 'user') : undefined;
+    if (frames.some((f) => f.includes('asm_exc_page_fault'))) add(group, '(of which page faults)');
+    if (comm !== 'node') {
+      const rule = PERF_CATEGORIES.slice(1, 6).find(([, re]) => frames.some((f) => re.test(f)));
+      category = rule ? rule[0] : frames.some((f) => /inflate|huffman|isal/.test(f)) ? 'inflate' : category;
+    } else {
+      const rule = PERF_CATEGORIES.find(([, re]) => frames.some((f) => re.test(f)));
+      category = rule?.[0] ?? (/\[kernel/.test(frames[0] ?? '') ? 'kernel, other' : 'native, other');
+    }
+    add(group, category);
+  }
+  const out = {};
+  for (const [group, categories] of groups) {
+    const faults = categories.get('(of which page faults)') ?? 0;
+    categories.delete('(of which page faults)');
+    const total = [...categories.values()].reduce((a, b) => a + b, 0);
+    out[group] = {
+      totalMs: round(total, 0),
+      pageFaultMs: round(faults, 0),
+      categories: [...categories.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([category, ms]) => ({ category, ms: round(ms, 0), share: round((100 * ms) / total, 1) })),
+    };
+  }
+  // --perf-basic-prof's symbol maps of the profiled node: not needed any more.
+  for (const pid of nodePids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  return out;
+}
+
+/** Our metadata-only inspection and one cold scan under --cpu-prof; the top frames by self time. */
+async function measureProfile(ctx) {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const out = {};
+  const targets = { inspect: [] };
+  if (ctx.scan) targets.scan = ['--scan'];
+  for (const [label, extra] of Object.entries(targets)) {
+    const dir = join(WORK_DIR, 'profiles', `${stamp}-${label}`);
+    await mkdir(dir, { recursive: true });
+    const { env } = await cacheEnv('profile', { fresh: true });
+    const [command, args] = ours(ctx.image.reference, extra);
+    const run = await runOnce(command, ['--cpu-prof', '--cpu-prof-dir', dir, ...args], { env, time: true });
+    const threads = summariseProfiles(dir);
+    out[label] = { wallMs: run.ms, cpuSeconds: run.cpuSeconds, maxRssKiB: run.maxRssKiB, dir, threads };
+    process.stdout.write(
+      `\nprofile of ${label}: ${ms(run.ms)} wall, ${round(run.cpuSeconds, 2)} s CPU, ${mb(run.maxRssKiB)} peak RSS (${dir})\n`,
+    );
+    if (hasCommand('perf')) {
+      // The whole process tree (other threads, the inflaters), by category.
+      const perfData = join(dir, 'perf.data');
+      const frequency = 999;
+      const { env: perfEnv } = await cacheEnv('profile', { fresh: true });
+      const perfRun = await runOnce(
+        'perf',
+        [
+          'record',
+          '-q',
+          '-F',
+          String(frequency),
+          '-g',
+          '-o',
+          perfData,
+          '--',
+          command,
+          '--perf-basic-prof',
+          ...args,
+        ],
+        { env: perfEnv, allowFailure: true },
       );
+      if (perfRun.code === 0) {
+        out[label].perf = perfBreakdown(perfData, frequency);
+        process.stdout.write(`perf (whole process tree, ${ms(perfRun.ms)} wall under perf):\n`);
+        for (const [group, g] of Object.entries(out[label].perf)) {
+          process.stdout.write(
+            `  ${group}: ${g.totalMs} ms (page faults anywhere in it: ${g.pageFaultMs} ms)\n`,
+          );
+          for (const row of g.categories)
+            process.stdout.write(
+              `    ${String(row.ms).padStart(7)} ms ${String(row.share).padStart(5)}%  ${row.category}\n`,
+            );
+        }
+      } else process.stdout.write(`perf record failed: ${perfRun.stderr.slice(-300)}\n`);
+    }
+    for (const thread of threads) {
+      process.stdout.write(`${thread.file}: ${thread.totalMs} ms sampled\n  by function (self time):\n`);
+      for (const row of thread.top)
+        process.stdout.write(
+          `  ${String(row.ms).padStart(7)} ms ${String(row.share).padStart(5)}%  ${row.frame}\n`,
+        );
+      process.stdout.write('  by file:\n');
+      for (const row of thread.files)
+        process.stdout.write(
+          `  ${String(row.ms).padStart(7)} ms ${String(row.share).padStart(5)}%  ${row.frame}\n`,
+        );
+    }
   }
-  return { date: new Date().toISOString(), wallMs: run.ms, cpuSeconds: run.cpuSeconds, dir, threads };
+  return { date: new Date().toISOString(), ...out };
 }
 
 // ---------------------------------------------------------------- results
@@ -691,19 +843,29 @@ function renderSize(size, entry) {
   if (bytes) {
     parts.push(
       '',
-      `Bytes fetched by the metadata-only inspection (counted by the fault proxy; response bodies) — ${bytes.constant ? '**the same for every image size: O(1)**' : '**not constant**'}:`,
+      `Bytes fetched by the metadata-only inspection, counted by the fault proxy (response bodies): ${
+        bytes.constant
+          ? '**the manifest and the config only, no layer: O(1) in the image size** (they grow with the number of layers, not with their bytes)'
+          : '**more than the manifest and the config: not O(1)**'
+      }.`,
       '',
       table(
         [
           'image',
           'compressed size',
+          'manifest + config',
           'ours: bytes (manifests + blobs), requests',
+          'beyond manifest + config',
+          'layer requests',
           'skopeo inspect --config: bytes, requests',
         ],
         Object.entries(bytes.images).map(([name, e]) => [
           name,
           `${(e.compressedBytes / MB).toFixed(0)} MB, ${e.layers} layers`,
+          `${e.manifestBytes} + ${e.configBytes} = ${e.manifestBytes + e.configBytes}`,
           `${e.ours.total} (${e.ours.manifests} + ${e.ours.blobs}), ${e.ours.requests}`,
+          `${e.ours.total - e.manifestBytes - e.configBytes}`,
+          `${e.ours.layerRequests}`,
           `${e.skopeo.total}, ${e.skopeo.requests}`,
         ]),
       ),
@@ -783,7 +945,9 @@ function printTable(size, entry) {
       process.stdout.write(
         `  bytes fetched by inspect, ${name}: ours ${e.ours.total} (${e.ours.requests} requests), skopeo ${e.skopeo.total}\n`,
       );
-    process.stdout.write(`  constant across sizes: ${bytes.constant}\n`);
+    process.stdout.write(
+      `  metadata only (manifest + config, no layer) for every image: ${bytes.constant}\n`,
+    );
   }
 }
 
@@ -843,13 +1007,14 @@ async function main() {
       files: image.files,
     };
     const measure = { inspect: measureInspect, bytes: measureBytes, scan: measureScan, warm: measureWarm };
-    for (const name of MEASUREMENTS.filter((n) => options.only.includes(n))) {
+    const selected = MEASUREMENTS.filter((n) => options.only.includes(n));
+    for (const name of selected) {
       log(`${name} (${options.size}), load ${loadNow()}`);
       entry.measurements[name] = await measure[name](ctx);
     }
     entry.updated = new Date().toISOString();
     results.sizes[options.size] = entry;
-    if (Object.keys(entry.measurements).length > 0) {
+    if (selected.length > 0) {
       printTable(options.size, entry);
       if (options.write) {
         await writeResults(results);
