@@ -98,8 +98,9 @@ async function readProfileFile(path: string, asGiven: string): Promise<ProfileDa
     if (/\.json$/i.test(path)) {
       data = JSON.parse(text);
     } else {
-      const { parse } = await import('yaml');
-      data = parse(text);
+      // Loaded only for YAML files; a CommonJS module, so its API may sit on `default` once bundled.
+      const yaml = (await import('yaml')) as typeof import('yaml') & { default?: typeof import('yaml') };
+      data = (yaml.default ?? yaml).parse(text);
     }
   } catch (error) {
     throw new UsageError(
