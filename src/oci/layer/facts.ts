@@ -18,7 +18,10 @@ export interface LayerEntry {
   size: number;
   /** Symlink target as stored (may be relative); hardlink target as a normalised absolute path. */
   linkname?: string;
-  /** Probe results for this file's content, by probe name (see ContentProbe). */
+  /**
+   * Probe results for this file's content, by probe name (see ContentProbe).
+   * Only regular files carry them: a hard link's results are its target's.
+   */
   probes?: Partial<Record<ContentProbe, string>>;
 }
 
@@ -66,8 +69,23 @@ export interface LayerFacts {
   whiteouts: string[];
   /** Directories made opaque by '.wh..wh..opq' markers. */
   opaqueDirs: string[];
-  /** Bodies captured according to the CaptureSpec, by path. */
+  /**
+   * Bodies captured according to the CaptureSpec, by path (regular files only,
+   * including empty ones; for a path written twice in a layer, the last one).
+   */
   bodies: Record<string, CapturedBody>;
 }
+
+/*
+ * Notes for readers of LayerFacts (scan.ts, scan-layer.ts produce them):
+ * - Facts come from the cache as often as from a scan: treat them as
+ *   read-only. scanImageLayers returns the same object for every position of
+ *   a layer that appears twice in a manifest.
+ * - A hard link's `linkname` may name no earlier entry of its layer: it is
+ *   recorded as stored; only the merged view can tell whether a lower layer
+ *   provides the target (ERR_HARDLINK_TARGET there).
+ * - Entry names are refused, not rewritten, when absolute or climbing out of
+ *   the root (ERR_LAYER_UNSAFE); './', '//' and '.' are normalised away.
+ */
 
 export const factsVersion = 1;
