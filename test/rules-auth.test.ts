@@ -6,10 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ImageConfigBody } from '../src/oci/descriptor.js';
+import { FileSystemView } from '../src/oci/layer/filesystem.js';
+import { scanLayer } from '../src/oci/layer/scan-layer.js';
+import { captureSpecFor } from '../src/rules/engine.js';
 import auth001 from '../src/rules/ivc-auth-001.js';
 import auth002 from '../src/rules/ivc-auth-002.js';
 import type { Rule } from '../src/rules/types.js';
 import { argSettings, jsonConfigSettings, pyConfigSettings } from '../src/rules/util/jupyter.js';
+import { descriptorOf, gzip, packTar, type TestEntry, verifiedStream } from './layer-helpers.js';
 import { check, type EntrySpec, evidenceFor } from './support/rule-evidence.js';
 
 const bin = (path: string, mode = 0o755): EntrySpec => ({ path, mode, probes: { elf: 'elf' } });
@@ -41,10 +45,15 @@ describe('metadata', () => {
 
   it('IVC-AUTH-001 captures the Jupyter, code-server and RStudio config locations', () => {
     const globs = auth001.meta.capture?.globs ?? [];
-    expect(globs).toContain('/etc/jupyter/jupyter_*config.py');
-    expect(globs).toContain('/usr/local/etc/jupyter/jupyter_*config.json');
-    expect(globs).toContain('/home/*/.jupyter/jupyter_*config.py');
-    expect(globs).toContain('/root/.jupyter/jupyter_*config.json');
+    expect(globs).toEqual(
+      expect.arrayContaining([
+        '/etc/jupyter/**',
+        '/usr/local/etc/jupyter/**',
+        '/opt/*/etc/jupyter/**',
+        '/home/*/.jupyter/**',
+        '/root/.jupyter/**',
+      ]),
+    );
     expect(globs).toContain('/home/*/.config/code-server/config.yaml');
     expect(auth001.meta.capture?.paths).toContain('/etc/rstudio/rserver.conf');
   });
@@ -404,5 +413,56 @@ describe('no secret value in any AUTH result', () => {
       expect(JSON.stringify(result)).not.toContain(secret);
     }
     expect(check(auth001, evidence).status).toBe('fail');
+  });
+});
+
+describe('through the real layer scan (the capture declared in meta is what the rules read)', () => {
+  async function scanned(config: ImageConfigBody, entries: TestEntry[]) {
+    const spec = captureSpecFor([auth001, auth002].map((rule) => ({ rule, level: rule.meta.level })));
+    const blob = gzip(await packTar(entries));
+    const descriptor = descriptorOf(blob);
+    const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
+      image: 'test-image',
+      inflater: 'zlib',
+    });
+    const evidence = evidenceFor({ config });
+    evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
+    return evidence;
+  }
+
+  it('reads Jupyter configs of the system, an /opt prefix and the user, and the entrypoint script', async () => {
+    const evidence = await scanned(
+      { User: 'astro', Entrypoint: ['/usr/local/bin/start.sh'], Cmd: ['jupyter', 'lab'] },
+      [
+        { name: 'bin/sh', mode: 0o755, body: '\x7fELF' },
+        { name: 'etc/passwd', body: passwd },
+        { name: 'etc/jupyter/jupyter_server_config.py', body: "c.ServerApp.token = ''\n" },
+        {
+          name: 'opt/conda/etc/jupyter/jupyter_server_config.d/auth.json',
+          body: `{"IdentityProvider": {"token": "${secret}"}}`,
+        },
+        {
+          name: 'home/astro/.jupyter/jupyter_notebook_config.py',
+          body: `c.NotebookApp.password = '${secret}'\n`,
+        },
+        {
+          name: 'usr/local/bin/start.sh',
+          mode: 0o755,
+          body: '#!/bin/sh\n. /opt/conda/bin/activate\nexec jupyterhub-singleuser "$@"\n',
+        },
+      ],
+    );
+    const auth = check(auth001, evidence);
+    expect(auth.status).toBe('fail');
+    expect(auth.findings?.map((finding) => finding.path)).toEqual([
+      '/opt/conda/etc/jupyter/jupyter_server_config.d/auth.json',
+      '/home/astro/.jupyter/jupyter_notebook_config.py',
+    ]);
+    expect(auth.evidence?.checked).toContain('/etc/jupyter/jupyter_server_config.py');
+    expect(JSON.stringify(auth)).not.toContain(secret);
+    const hub = check(auth002, evidence);
+    expect(hub.status).toBe('fail');
+    expect(hub.level).toBe('error');
+    expect(hub.findings?.[0]?.path).toBe('/usr/local/bin/start.sh');
   });
 });

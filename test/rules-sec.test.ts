@@ -5,9 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ImageConfigBody } from '../src/oci/descriptor.js';
+import { FileSystemView } from '../src/oci/layer/filesystem.js';
+import { scanLayer } from '../src/oci/layer/scan-layer.js';
+import { captureSpecFor } from '../src/rules/engine.js';
 import sec001 from '../src/rules/ivc-sec-001.js';
 import { credentialReason, isPlaceholder } from '../src/rules/util/secrets-scan.js';
-import { check, type EntrySpec, evidenceFor, type LayerSpec } from './support/rule-evidence.js';
+import { descriptorOf, gzip, packTar, type TestEntry, verifiedStream } from './layer-helpers.js';
+import { check, type EntrySpec, evidenceFor, type LayerSpec, layerFacts } from './support/rule-evidence.js';
 
 // Built at run time so that no scanner mistakes this file for a leak.
 const githubToken = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
@@ -44,12 +48,16 @@ describe('metadata', () => {
     expect(sec001.meta.capture?.probes).toEqual(['private-key']);
     expect(sec001.meta.capture?.globs).toEqual(
       expect.arrayContaining([
-        '/**/.netrc',
-        '/**/.git-credentials',
-        '/**/.docker/config.json',
+        '/root/.*',
+        '/home/*/.*',
+        '/home/*/.docker/config.json',
         '/var/lib/dpkg/info/*.list',
+        '/usr/local/lib/*/*-packages/*.dist-info/RECORD',
+        '/opt/*/conda-meta/*.json',
       ]),
     );
+    // No leading '**': the scan tests every tar entry against every glob.
+    expect(sec001.meta.capture?.globs?.some((glob) => glob.startsWith('/**'))).toBe(false);
     expect(sec001.meta.capture?.paths).toContain('/lib/apk/db/installed');
   });
 
@@ -208,6 +216,29 @@ describe('IVC-SEC-001 files', () => {
     expect(result.status).toBe('pass');
   });
 
+  it('reports credential files outside the captured homes by name: error or warning by kind', () => {
+    const facts = layerFacts(
+      {
+        entries: [
+          { path: '/srv/app/.netrc', body: `machine x login y password ${password}\n` },
+          { path: '/srv/app/.npmrc', body: 'registry=https://registry.npmjs.org/\n' },
+        ],
+      },
+      1,
+    );
+    facts.bodies = {};
+    const evidence = evidenceFor({});
+    evidence.fs = FileSystemView.fromLayers([facts], { probes: ['private-key'] });
+    const result = check(sec001, evidence);
+    expect(result.status).toBe('fail');
+    expect(result.level).toBe('error');
+    expect(result.findings?.map((finding) => [finding.path, finding.level])).toEqual([
+      ['/srv/app/.netrc', undefined],
+      ['/srv/app/.npmrc', 'warning'],
+    ]);
+    expect(result.findings?.[0]?.message).toContain('probably');
+  });
+
   it('passes when a later layer removed the key (the merged view)', () => {
     const result = check(
       sec001,
@@ -335,6 +366,51 @@ describe('no secret value anywhere in a result', () => {
   it.each(cases)('%s', (_name, evidence) => {
     const result = check(sec001, evidence);
     expect(result.status).toBe('fail');
+    expectNoValues(result);
+  });
+});
+
+describe('through the real layer scan (the capture declared in meta is what the rule reads)', () => {
+  async function scanned(config: ImageConfigBody, entries: TestEntry[]) {
+    const spec = captureSpecFor([{ rule: sec001, level: 'error' }]);
+    const blob = gzip(await packTar(entries));
+    const descriptor = descriptorOf(blob);
+    const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
+      image: 'test-image',
+      inflater: 'zlib',
+    });
+    const evidence = evidenceFor({ config });
+    evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
+    return evidence;
+  }
+
+  it('finds keys and credential files, and packaged keys through dpkg and pip', async () => {
+    const site = 'usr/local/lib/python3.12/site-packages';
+    const evidence = await scanned({ Env: [`DB_PASSWORD=${password}`] }, [
+      { name: 'root/.netrc', body: `machine example.org login astro password ${password}\n` },
+      { name: 'root/.bashrc', body: 'export PS1=x\n' },
+      { name: 'root/.ssh/id_rsa', body: keyBody, mode: 0o600 },
+      { name: 'home/astro/.docker/config.json', body: '{"auths": {"r.example.org": {"auth": "YTpi"}}}' },
+      { name: 'home/astro/.npmrc', body: 'registry=https://registry.npmjs.org/\n' },
+      { name: `${site}/tornado/test/test.key`, body: keyBody },
+      { name: `${site}/tornado-6.4.dist-info/RECORD`, body: 'tornado/test/test.key,sha256=y,1700\n' },
+      { name: 'usr/share/doc/pkg/example.pem', body: keyBody },
+      { name: 'var/lib/dpkg/info/pkg.list', body: '/usr/share/doc/pkg\n/usr/share/doc/pkg/example.pem\n' },
+    ]);
+    const result = check(sec001, evidence);
+    expect(result.status).toBe('fail');
+    expect(result.level).toBe('error');
+    expect(
+      result.findings?.map((finding) => [finding.key ?? finding.path, finding.level ?? 'error']),
+    ).toEqual([
+      ['Env.DB_PASSWORD', 'error'],
+      ['/home/astro/.docker/config.json', 'error'],
+      ['/root/.netrc', 'error'],
+      ['/root/.ssh/id_rsa', 'error'],
+      ['/usr/local/lib/python3.12/site-packages/tornado/test/test.key', 'info'],
+      ['/usr/share/doc/pkg/example.pem', 'info'],
+    ]);
+    expect(result.evidence?.packageDatabases).toEqual(['dpkg', 'pip']);
     expectNoValues(result);
   });
 });

@@ -221,9 +221,14 @@ export default {
         findings,
       };
     }
-    const via = chain.length > 1 ? ` (run by ${chain.slice(1).join(' -> ')})` : '';
+    const kind =
+      chain.length > 1
+        ? `an executable script run by ${chain.slice(1).join(' -> ')}`
+        : info.status === 'binary'
+          ? 'an executable binary'
+          : 'executable';
     const note = notes.length > 0 ? `; note: ${notes.join('; ')}` : '';
-    const name = program === found.path ? found.path : `${shown} is ${found.path}`;
-    return { status: 'pass', message: `${key} runs ${name}, an executable${via}${note}`, evidence: facts };
+    const name = program === found.path ? found.path : `${shown} (${found.path})`;
+    return { status: 'pass', message: `${key} program ${name} is ${kind}${note}`, evidence: facts };
   },
 } satisfies Rule;

@@ -79,8 +79,12 @@ export default {
       };
     }
     const list = Object.entries(found)
-      .map(([executable, path]) => (executable === path ? path : `${executable} (${path})`))
+      .map(([executable, path]) => (executable === path ? path : `${executable} at ${path}`))
       .join(', ');
-    return { status: 'pass', message: `type '${name}' needs ${list}: on the image PATH`, evidence: facts };
+    return {
+      status: 'pass',
+      message: `type '${name}' needs ${required.join(', ')}: found ${list}`,
+      evidence: facts,
+    };
   },
 } satisfies Rule;

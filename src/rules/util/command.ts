@@ -426,20 +426,17 @@ export function executablesNamed(fs: FileSystemView, name: string, limit = 3): s
 /**
  * Where startup scripts usually live, for rules that read what a recipe
  * hands over to (the layer scan keeps only bodies declared in advance, and a
- * rule's capture cannot depend on the image): the image root and
- * /usr/local/bin (`*.sh`, `start*`, `*entrypoint*`), CANFAR's /skaha, and
- * `*.sh` one level inside /opt and /opt/NAME/bin.
+ * rule's capture cannot depend on the image): files directly in the image
+ * root (`/start.sh`, `/docker-entrypoint.sh`, `/init`), /usr/local/bin
+ * (`*.sh`, `start*`, `*entrypoint*`), CANFAR's /skaha, and `*.sh` one level
+ * inside /opt and /opt/NAME/bin. Few globs on purpose: the scan tests every
+ * tar entry against every glob of every rule.
  */
 export const recipeScriptGlobs = [
-  '/*.sh',
-  '/start*',
-  '/entrypoint*',
-  '/docker-entrypoint*',
+  '/*',
   '/usr/local/bin/*.sh',
   '/usr/local/bin/start*',
   '/usr/local/bin/*entrypoint*',
-  '/usr/bin/*entrypoint*',
-  '/docker-entrypoint.d/*.sh',
   '/skaha/*.sh',
   '/opt/*/*.sh',
   '/opt/*/bin/*.sh',

@@ -15,16 +15,13 @@ const secretTraits = new Set(['token', 'password', 'hashed_password']);
  * prefixes under /opt (/opt/conda/etc/jupyter), and user directories
  * (~/.jupyter) under /home and /root. The image user's home is only known
  * from the image's passwd, so every /home/NAME is captured and the rule
- * picks the right one.
+ * picks the right one. One glob per directory (everything below it: config
+ * files are small), since the scan tests every tar entry against every glob.
  */
 export const jupyterSystemDirs = ['/etc/jupyter', '/usr/local/etc/jupyter', '/usr/etc/jupyter'];
 const jupyterDirGlobs = [...jupyterSystemDirs, '/opt/*/etc/jupyter', '/home/*/.jupyter', '/root/.jupyter'];
 
-export const jupyterCaptureGlobs = jupyterDirGlobs.flatMap((dir) => [
-  `${dir}/jupyter_*config.py`,
-  `${dir}/jupyter_*config.json`,
-  `${dir}/jupyter_*config.d/*.json`,
-]);
+export const jupyterCaptureGlobs = jupyterDirGlobs.map((dir) => `${dir}/**`);
 
 /** jupyter_config, jupyter_server_config, jupyter_notebook_config, jupyter_lab_config, ... */
 export const configFileName = /^jupyter_[A-Za-z0-9_]*config\.(py|json)$/;

@@ -43,45 +43,72 @@ function article(kind: string): string {
 
 // ---------------------------------------------------------------- files
 
-/** Credential files, by where they sit; their bodies are kept by the scan (captureGlobs). */
+/**
+ * Bodies kept for credential files: dotfiles directly in /root and
+ * /home/NAME (.netrc, .git-credentials, .pgpass, .pypirc, .npmrc, ...) and
+ * the Docker and AWS files below them. A credential file elsewhere is still
+ * found by name in the merged view; without its content it is reported as
+ * what it usually is (see credentialFile). Few globs, no leading '**': the
+ * scan tests every tar entry against every glob of every rule.
+ */
 export const credentialFileGlobs = [
-  '/**/.netrc',
-  '/**/_netrc',
-  '/**/.git-credentials',
-  '/**/.docker/config.json',
-  '/**/.aws/credentials',
-  '/**/.pgpass',
-  '/**/.pypirc',
-  '/**/.npmrc',
+  '/root/.*',
+  '/home/*/.*',
+  '/root/.docker/config.json',
+  '/home/*/.docker/config.json',
+  '/root/.aws/credentials',
+  '/home/*/.aws/credentials',
 ];
 
 export interface FileVerdict {
   /** What the file holds, for the message. */
   what: string;
-  /** 'warning' when the file could not be read and may hold a credential. */
+  /** Below error when the file could not be read and only may hold a credential. */
   level?: 'warning';
 }
 
-const contentTests: Record<string, { what: string; test: (text: string) => boolean }> = {
-  '.netrc': { what: 'a .netrc with a password', test: (text) => /(^|\s)(password|account)\s+\S/.test(text) },
-  _netrc: { what: 'a _netrc with a password', test: (text) => /(^|\s)(password|account)\s+\S/.test(text) },
+interface ContentTest {
+  what: string;
+  test: (text: string) => boolean;
+  /**
+   * Unread (outside the captured homes): 'error' for files that exist only
+   * to hold credentials (.netrc, .git-credentials, .pgpass), 'warning' for
+   * files that often hold none (.npmrc with only a registry, a Docker config
+   * with only credHelpers).
+   */
+  unread: 'error' | 'warning';
+}
+
+const netrcPassword = (text: string) => /(^|\s)(password|account)\s+\S/.test(text);
+
+const contentTests: Record<string, ContentTest> = {
+  '.netrc': { what: 'a .netrc with a password', test: netrcPassword, unread: 'error' },
+  _netrc: { what: 'a _netrc with a password', test: netrcPassword, unread: 'error' },
   '.git-credentials': {
     what: 'git credentials (URLs with a password)',
     test: (text) => /[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i.test(text),
+    unread: 'error',
   },
-  'config.json': { what: 'registry credentials (Docker config auths)', test: dockerAuths },
+  'config.json': { what: 'registry credentials (Docker config auths)', test: dockerAuths, unread: 'warning' },
   credentials: {
     what: 'AWS credentials',
     test: (text) => /^\s*(aws_secret_access_key|aws_session_token)\s*=\s*\S/im.test(text),
+    unread: 'warning',
   },
   '.pgpass': {
     what: 'PostgreSQL passwords',
     test: (text) => text.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('#')),
+    unread: 'error',
   },
-  '.pypirc': { what: 'a PyPI password', test: (text) => /^\s*password\s*[=:]\s*\S/im.test(text) },
+  '.pypirc': {
+    what: 'a PyPI password',
+    test: (text) => /^\s*password\s*[=:]\s*\S/im.test(text),
+    unread: 'warning',
+  },
   '.npmrc': {
     what: 'an npm registry token',
     test: (text) => /(_authToken|_auth|_password)\s*=\s*\S/.test(text),
+    unread: 'warning',
   },
 };
 
@@ -123,7 +150,8 @@ export function credentialFile(fs: FileSystemView, node: FsNode): FileVerdict | 
   if (read.status === 'ok' || read.status === 'truncated') {
     return test.test(read.data.toString('utf8')) ? { what: test.what } : undefined;
   }
-  return { what: `${test.what}? (its content was not read)`, level: 'warning' };
+  const what = `${test.what} (probably: the scan keeps the content of such files only in /root and /home/NAME)`;
+  return test.unread === 'warning' ? { what, level: 'warning' } : { what };
 }
 
 /** An SSH private key by name: `.ssh/id_*`, not `*.pub`. */
@@ -134,11 +162,22 @@ export function isSshPrivateKeyName(path: string): boolean {
 // ---------------------------------------------------------------- package databases
 
 export const packageDbPaths = ['/lib/apk/db/installed', '/usr/lib/apk/db/installed'];
+/**
+ * Package databases kept by the scan: dpkg's file lists; pip's RECORD files
+ * in the usual interpreter locations (/usr/lib/python3/dist-packages,
+ * /usr/local/lib/pythonX/site-packages, environments in /opt/NAME and
+ * /opt/NAME/envs/ENV, ~/.local); conda-meta of prefixes in /opt. Python
+ * packages elsewhere (a venv in /app) are not known as packaged.
+ */
 export const packageDbGlobs = [
   '/var/lib/dpkg/info/*.list',
-  '/**/site-packages/*.dist-info/RECORD',
-  '/**/dist-packages/*.dist-info/RECORD',
-  '/**/conda-meta/*.json',
+  '/usr/lib/*/*-packages/*.dist-info/RECORD',
+  '/usr/local/lib/*/*-packages/*.dist-info/RECORD',
+  '/opt/*/lib/*/site-packages/*.dist-info/RECORD',
+  '/opt/*/envs/*/lib/*/site-packages/*.dist-info/RECORD',
+  '/home/*/.local/lib/*/site-packages/*.dist-info/RECORD',
+  '/opt/*/conda-meta/*.json',
+  '/opt/*/envs/*/conda-meta/*.json',
 ];
 
 /** /lib/x and /usr/lib/x are one file on a merged-/usr system: compare paths in their /usr form. */
@@ -183,7 +222,8 @@ export function packageOwners(fs: FileSystemView, candidates: readonly string[])
     return read.status === 'ok' || read.status === 'truncated' ? read.data.toString('utf8') : undefined;
   };
 
-  const dpkg = fs.glob('/var/lib/dpkg/info/*.list', (node) => node.type === 'file');
+  const isFile = (node: FsNode) => node.type === 'file';
+  const dpkg = fs.glob('/var/lib/dpkg/info/*.list', isFile);
   if (dpkg.length > 0) databases.push('dpkg');
   for (const node of dpkg) {
     const body = text(node);
@@ -215,10 +255,9 @@ export function packageOwners(fs: FileSystemView, candidates: readonly string[])
     }
   }
 
-  const records = [
-    ...fs.glob('/**/site-packages/*.dist-info/RECORD', (node) => node.type === 'file'),
-    ...fs.glob('/**/dist-packages/*.dist-info/RECORD', (node) => node.type === 'file'),
-  ];
+  const records = packageDbGlobs
+    .filter((glob) => glob.endsWith('/RECORD'))
+    .flatMap((glob) => fs.glob(glob, isFile));
   if (records.length > 0) databases.push('pip');
   for (const node of records) {
     const distInfo = node.path.slice(0, node.path.lastIndexOf('/'));
@@ -234,7 +273,9 @@ export function packageOwners(fs: FileSystemView, candidates: readonly string[])
     }
   }
 
-  const conda = fs.glob('/**/conda-meta/*.json', (node) => node.type === 'file');
+  const conda = packageDbGlobs
+    .filter((glob) => glob.endsWith('.json'))
+    .flatMap((glob) => fs.glob(glob, isFile));
   if (conda.length > 0) databases.push('conda');
   for (const node of conda) {
     const meta = node.path.slice(0, node.path.lastIndexOf('/'));
