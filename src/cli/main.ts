@@ -80,6 +80,62 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await inspectCommand(args.image, args);
       },
     )
+    .command(
+      'lint <images..>',
+      'check images against a profile of the standard and print a report',
+      (command) =>
+        command
+          .positional('images', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: 'image references',
+          })
+          .option('profile', {
+            type: 'string',
+            default: 'ivoa',
+            describe: 'built-in profile (ivoa, canfar, kubeflow) or a profile FILE',
+          })
+          .option('format', {
+            alias: 'f',
+            type: 'string',
+            choices: ['text', 'json', 'sarif', 'junit', 'github', 'markdown'],
+            default: 'text',
+          })
+          .option('fail-on', { type: 'string', choices: ['error', 'warning', 'never'], default: 'error' })
+          .option('run', {
+            type: 'boolean',
+            describe: 'also start the container with a Docker engine (run rules)',
+          })
+          .option('rule', { type: 'string', array: true, describe: 'only these rule IDs' })
+          .option('verbose', { type: 'boolean', describe: 'list passed rules and every finding' })
+          .option('cache', { type: 'boolean', default: true, describe: 'use the layer facts cache' }),
+      async (args) => {
+        const { lintCommand } = await import('./lint.js');
+        process.exitCode = await lintCommand(args.images as string[], args);
+      },
+    )
+    .command(
+      'rules [id]',
+      'list the rules, or explain one',
+      (command) =>
+        command
+          .positional('id', { type: 'string', describe: 'rule ID, e.g. IVC-USER-001' })
+          .option('format', { type: 'string', choices: ['text', 'json'], default: 'text' }),
+      async (args) => {
+        const { rulesCommand } = await import('./catalogue-info.js');
+        process.exitCode = await rulesCommand(args.id, args);
+      },
+    )
+    .command(
+      'profiles [name]',
+      'list the built-in profiles, or print one resolved',
+      (command) => command.positional('name', { type: 'string', describe: 'profile name or FILE' }),
+      async (args) => {
+        const { profilesCommand } = await import('./catalogue-info.js');
+        process.exitCode = await profilesCommand(args.name, args);
+      },
+    )
     .demandCommand(1, 'name a command; see ivoc --help')
     .strict()
     .recommendCommands()

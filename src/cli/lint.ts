@@ -1,0 +1,131 @@
+import { ExitCode, IvocError, UsageError } from '../errors.js';
+import { openImageSource, type SourceOptions } from '../oci/open.js';
+import { parsePlatform } from '../oci/platform.js';
+import { formatImageReference, type ImageReference, parseImageReference } from '../oci/reference.js';
+import { exitCodeFor, formatReports, type OutputFormat } from '../report/format.js';
+import type { FailOn, Report } from '../report/types.js';
+import { lintImage } from '../rules/engine.js';
+import { allRules, ruleMetadata } from '../rules/index.js';
+import { loadProfile } from '../rules/profiles.js';
+import { toolVersion } from '../version.js';
+import { useColor, writeOutput } from './output.js';
+
+export const specBaseUrl =
+  process.env.IVOC_SPEC_URL ?? 'https://github.com/ivoa-containers/ivoc/blob/main/spec/standard.md';
+
+export interface LintArgs {
+  profile?: string;
+  format?: string;
+  output?: string;
+  platform?: string;
+  failOn?: string;
+  run?: boolean;
+  quiet?: boolean;
+  color?: boolean;
+  creds?: string;
+  insecureRegistry?: string[];
+  rule?: string[];
+  cache?: boolean;
+  verbose?: boolean;
+}
+
+/** `ivoc lint IMAGE...`: every image against the profile, one report each, exit code per interfaces.md. */
+export async function lintCommand(images: string[], args: LintArgs): Promise<number> {
+  // Everything the user typed is checked before any image is read: usage errors exit 2 at once.
+  const references = images.map((input) => ({ input, reference: parseImageReference(input) }));
+  const platform = parsePlatform(args.platform ?? 'linux/amd64');
+  const failOn = (args.failOn ?? 'error') as FailOn;
+  const format = (args.format ?? 'text') as OutputFormat;
+  const only = args.rule?.flatMap((id) => id.split(',')).map((id) => id.trim().toUpperCase());
+  for (const id of only ?? []) {
+    if (!ruleMetadata.has(id)) throw new UsageError(`unknown rule '${id}' (see ivoc rules)`);
+  }
+  const profile = await loadProfile(args.profile ?? 'ivoa', new Set(ruleMetadata.keys()));
+  if (args.run) {
+    throw new UsageError(
+      '--run (starting the container with a Docker engine) is not available in this version yet',
+    );
+  }
+  const sourceOptions: SourceOptions = {};
+  if (args.creds !== undefined) sourceOptions.creds = args.creds;
+  if (args.insecureRegistry !== undefined) sourceOptions.insecureRegistries = args.insecureRegistry;
+
+  const reports: Report[] = [];
+  for (const { input, reference } of references) {
+    reports.push(
+      await lintOne(input, reference, sourceOptions, { profile, platform, failOn, only, cache: args.cache }),
+    );
+  }
+  const text = formatReports(reports, format, {
+    rules: ruleMetadata,
+    color: format === 'text' && args.output === undefined && useColor(args.color),
+    toolVersion,
+    specBaseUrl,
+    failOn,
+    quiet: args.quiet === true,
+    verbose: args.verbose === true,
+  });
+  await writeOutput(text, args.output);
+  return exitCodeFor(reports, failOn);
+}
+
+async function lintOne(
+  input: string,
+  reference: ImageReference,
+  sourceOptions: SourceOptions,
+  options: {
+    profile: Awaited<ReturnType<typeof loadProfile>>;
+    platform: ReturnType<typeof parsePlatform>;
+    failOn: FailOn;
+    only: string[] | undefined;
+    cache: boolean | undefined;
+  },
+): Promise<Report> {
+  try {
+    const source = await openImageSource(reference, sourceOptions);
+    try {
+      return await lintImage(source, {
+        profile: options.profile,
+        rules: allRules,
+        platform: options.platform,
+        failOn: options.failOn,
+        input,
+        reference,
+        ...(options.only ? { only: options.only } : {}),
+        scan: options.cache === false ? { cache: false } : {},
+      });
+    } finally {
+      await source.close();
+    }
+  } catch (error) {
+    if (!(error instanceof IvocError) || error.exitCode === ExitCode.usage) throw error;
+    // An image that cannot be read still gets a report (exit 3), and the others are still checked.
+    process.stderr.write(`ivoc: ${error.describe()}\n`);
+    return unreadableReport(reference, options.profile, error);
+  }
+}
+
+function unreadableReport(
+  reference: ImageReference,
+  profile: Awaited<ReturnType<typeof loadProfile>>,
+  error: IvocError,
+): Report {
+  const report: Report = {
+    reportVersion: '1',
+    tool: { name: 'ivoc', version: toolVersion },
+    profile: { name: profile.name, specVersion: profile.specVersion },
+    image: {
+      reference: formatImageReference(reference),
+      digest: '',
+      configDigest: '',
+      platform: { os: '', architecture: '' },
+    },
+    verdict: 'fail',
+    summary: { error: 0, warning: 0, info: 0, skipped: 0 },
+    results: [],
+    discovery: {},
+    error: { code: error.code, message: error.describe() },
+  };
+  if (profile.source !== 'built-in') report.profile.source = profile.source;
+  return report;
+}

@@ -1,0 +1,289 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  buildImage,
+  buildLayer,
+  busyboxLayer,
+  file,
+  type Image,
+  type ImageSpec,
+  type Layer,
+  pushImage,
+  writeOciArchive,
+} from '../fixtures/index.js';
+import { schemaIds, validator } from '../src/schemas.js';
+import { startFaultProxy } from './env/fault-proxy.js';
+import { runIvoc } from './support/cli.js';
+
+const env = inject('testEnv');
+const run = Math.random().toString(36).slice(2, 8);
+let scratch: string;
+let base: Layer;
+
+const goodLabels = {
+  'org.opencontainers.image.title': 'lint-me',
+  'org.opencontainers.image.description': 'An image for the lint tests',
+  'org.opencontainers.image.version': '1.2.3',
+  'org.opencontainers.image.source': 'https://example.org/lint-me',
+  'org.opencontainers.image.licenses': 'BSD-3-Clause',
+  'org.opencontainers.image.authors': 'ivoc tests',
+  'org.opencontainers.image.documentation': 'https://example.org/lint-me/docs',
+  'net.ivoa.container.spec-version': '1.0.0',
+  'net.ivoa.container.type': 'web',
+  'net.ivoa.container.port': '8888',
+  'net.ivoa.container.base-path': 'env:BASE_PATH',
+  'net.ivoa.container.keywords': 'test',
+  'net.ivoa.container.messengers': 'Optical',
+};
+
+/** A compliant web image on the busybox base: httpd on 8888 as uid 1000. */
+function webImage(extraLayers: Layer[] = [], overrides: Partial<ImageSpec> = {}): Image {
+  return buildImage({
+    layers: [base, ...extraLayers],
+    user: '1000:1000',
+    ports: [8888],
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    entrypoint: ['/bin/httpd', '-f', '-p', '8888'],
+    labels: goodLabels,
+    ...overrides,
+  });
+}
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(env.workDir, 'lint-'));
+  base = await busyboxLayer();
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function lint(args: string[], extraEnv: Record<string, string> = {}) {
+  return runIvoc(['lint', ...args], { IVOC_CACHE_DIR: join(scratch, 'cache'), ...extraEnv });
+}
+
+interface JsonReport {
+  verdict: string;
+  summary: { error: number; warning: number; info: number; skipped: number };
+  results: Array<{ rule: string; status: string; level: string; message: string }>;
+  image: { reference: string; digest: string };
+}
+
+describe('ivoc lint', () => {
+  it('prints a readable report for the bundled example and passes it', async () => {
+    const result = await runIvoc(['lint', 'oci-archive:examples/hello-notebook.oci.tar']);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('oci-archive:examples/hello-notebook.oci.tar');
+    expect(result.stdout).toMatch(/PASS/);
+    expect(result.code).toBe(0);
+  });
+
+  it('reports every rule of the profile exactly once, in JSON that validates against the published schema', async () => {
+    const path = join(scratch, 'web.oci.tar');
+    await writeOciArchive(path, webImage());
+    const result = await lint([`oci-archive:${path}`, '--format', 'json']);
+    const report = JSON.parse(result.stdout) as JsonReport;
+    const validate = validator(schemaIds.report);
+    expect(validate(report) ? [] : validate.errors).toEqual([]);
+    const ids = report.results.map((r) => r.rule);
+    expect(new Set(ids).size).toBe(ids.length);
+    const rules = await runIvoc(['rules', '--format', 'json']);
+    expect(ids.sort()).toEqual((JSON.parse(rules.stdout) as Array<{ id: string }>).map((m) => m.id).sort());
+    // Run rules are skipped with the reason, never passed.
+    for (const r of report.results.filter((x) => x.rule.startsWith('IVC-RUN-'))) {
+      expect(r.status).toBe('skip');
+      expect(r.message).toContain('--run');
+    }
+    expect(report.results.filter((r) => r.status === 'fail' && r.level === 'error')).toEqual([]);
+    expect(report.verdict).toBe('pass');
+    expect(result.code).toBe(0);
+  });
+
+  it('fails a root image with exit 1 and says how to fix it', async () => {
+    const path = join(scratch, 'root.oci.tar');
+    await writeOciArchive(path, webImage([], { user: 'root' }));
+    const result = await lint([`oci-archive:${path}`]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('IVC-USER-001');
+    expect(result.stdout).toMatch(/fix: /i);
+    expect(result.stdout).toMatch(/FAIL/);
+  });
+
+  it('honours --fail-on warning and never', async () => {
+    const path = join(scratch, 'warn.oci.tar');
+    // Only a warning: no keywords/messengers/documentation (IVC-META-006).
+    const labels = { ...goodLabels } as Record<string, string>;
+    delete labels['net.ivoa.container.keywords'];
+    await writeOciArchive(path, webImage([], { labels }));
+    expect((await lint([`oci-archive:${path}`])).code).toBe(0);
+    expect((await lint([`oci-archive:${path}`, '--fail-on', 'warning'])).code).toBe(1);
+    const rootPath = join(scratch, 'root-never.oci.tar');
+    await writeOciArchive(rootPath, webImage([], { user: '0' }));
+    expect((await lint([`oci-archive:${rootPath}`, '--fail-on', 'never'])).code).toBe(0);
+  });
+
+  it('lints several images in one call: {"reports": [...]}, and an unreadable one exits 3 without stopping the rest', async () => {
+    const good = join(scratch, 'many-good.oci.tar');
+    await writeOciArchive(good, webImage());
+    const result = await lint([`oci-archive:${good}`, `oci:${join(scratch, 'absent')}`, '--format', 'json']);
+    const set = JSON.parse(result.stdout) as { reports: Array<JsonReport & { error?: { code: string } }> };
+    expect(set.reports).toHaveLength(2);
+    expect(set.reports[0]!.verdict).toBe('pass');
+    expect(set.reports[1]!.error?.code).toBe('ERR_NOT_FOUND');
+    expect(result.stderr).toContain('absent');
+    expect(result.code).toBe(3);
+  });
+
+  it('produces all six formats', async () => {
+    const path = join(scratch, 'formats.oci.tar');
+    await writeOciArchive(path, webImage([], { user: 'root' }));
+    const reference = `oci-archive:${path}`;
+    const sarif = JSON.parse((await lint([reference, '--format', 'sarif'])).stdout) as {
+      version: string;
+      runs: Array<{ results: Array<{ ruleId: string }> }>;
+    };
+    expect(sarif.version).toBe('2.1.0');
+    expect(sarif.runs[0]!.results.map((r) => r.ruleId)).toContain('IVC-USER-001');
+    const junit = (await lint([reference, '--format', 'junit'])).stdout;
+    expect(junit).toMatch(/^<\?xml/);
+    expect(junit).toMatch(/<failure[^>]*>/);
+    const github = (await lint([reference, '--format', 'github'])).stdout;
+    expect(github).toMatch(/^::error .*IVC-USER-001/m);
+    const markdown = (await lint([reference, '--format', 'markdown'])).stdout;
+    expect(markdown).toMatch(/\| *error *\|.*IVC-USER-001/);
+    const text = (await lint([reference, '--format', 'text', '--output', join(scratch, 'out.txt')])).stdout;
+    expect(text).toBe('');
+    expect(await readFile(join(scratch, 'out.txt'), 'utf8')).toContain('IVC-USER-001');
+  });
+
+  it('never prints a secret value, in any format', async () => {
+    const secrets = {
+      env: 'AKIAIOSFODNN7EXAMPLE',
+      label: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789AB',
+      key: 'MIIEpAIBAAKCAQEA-not-a-real-key-but-secret-body',
+    };
+    const layer = await buildLayer([
+      file(
+        '/home/astro/.ssh/id_rsa',
+        `-----BEGIN RSA PRIVATE KEY-----\n${secrets.key}\n-----END RSA PRIVATE KEY-----\n`,
+        {
+          uid: 1000,
+          mode: 0o600,
+        },
+      ),
+    ]);
+    const image = webImage([layer], {
+      env: { PATH: '/bin:/usr/bin', AWS_ACCESS_KEY_ID: secrets.env },
+      labels: { ...goodLabels, 'org.example.deploy-token': secrets.label },
+    });
+    const path = join(scratch, 'secrets.oci.tar');
+    await writeOciArchive(path, image);
+    for (const format of ['text', 'json', 'sarif', 'junit', 'github', 'markdown']) {
+      const result = await lint([`oci-archive:${path}`, '--format', format, '--verbose']);
+      expect(result.code, format).toBe(1);
+      const all = result.stdout + result.stderr;
+      expect(all, format).toContain('IVC-SEC-001');
+      for (const value of Object.values(secrets)) expect(all, `${format} leaks`).not.toContain(value);
+      expect(all, format).toMatch(/AWS\\?_ACCESS\\?_KEY\\?_ID|id\\?_rsa/);
+    }
+  });
+
+  it('a config-only rule set fetches no layer', async () => {
+    const image = webImage([await buildLayer([file('/big', { size: 2_000_000 })])]);
+    const host = env.registries.anonymous.host;
+    await pushImage(image, `${host}/ivoc-test/lint-config-only:${run}`);
+    const proxy = await startFaultProxy(host);
+    try {
+      const result = await lint([
+        `docker://${proxy.host}/ivoc-test/lint-config-only:${run}`,
+        '--rule',
+        'IVC-USER-001,IVC-META-001,IVC-PORT-001',
+        '--format',
+        'json',
+      ]);
+      expect(result.code).toBe(0);
+      const layerDigests = image.manifest.layers.map((l) => l.digest);
+      const fetched = proxy.requests.filter((r) => layerDigests.some((d) => r.path.includes(d)));
+      expect(fetched).toEqual([]);
+      // Just the manifest and the config.
+      expect(proxy.bytesSent()).toBeLessThan(20_000);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('fetches a layer shared by several images once per call, and none on a second call', async () => {
+    const shared = await buildLayer([file('/shared/data', { size: 1_000_000 })]);
+    const host = env.registries.anonymous.host;
+    const refs: string[] = [];
+    const layerDigests = new Set<string>();
+    for (const n of [1, 2, 3]) {
+      const own = await buildLayer([file(`/own/${n}`, `image ${n}\n`)]);
+      const image = webImage([shared, own]);
+      for (const layer of image.manifest.layers) layerDigests.add(layer.digest);
+      await pushImage(image, `${host}/ivoc-test/lint-shared-${n}:${run}`);
+      refs.push(`ivoc-test/lint-shared-${n}:${run}`);
+    }
+    const proxy = await startFaultProxy(host);
+    const cache = join(scratch, 'shared-cache');
+    const layerGets = () =>
+      proxy.requests.filter((r) => r.method === 'GET' && [...layerDigests].some((d) => r.path.includes(d)));
+    try {
+      const viaProxy = refs.map((ref) => `docker://${proxy.host}/${ref}`);
+      const first = await lint([...viaProxy, '--format', 'json'], { IVOC_CACHE_DIR: cache });
+      expect(first.stderr).toBe('');
+      expect(layerGets().filter((r) => r.path.includes(shared.digest))).toHaveLength(1);
+      expect(layerGets().filter((r) => r.path.includes(base.digest))).toHaveLength(1);
+      // base + shared once, and each image's own layer.
+      expect(layerGets()).toHaveLength(5);
+      proxy.clearLog();
+      await lint([...viaProxy, '--format', 'json'], { IVOC_CACHE_DIR: cache });
+      expect(layerGets()).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('takes a user profile file and refuses a bad one with exit 2', async () => {
+    const path = join(scratch, 'web2.oci.tar');
+    await writeOciArchive(path, webImage([], { user: 'astro' }));
+    const good = join(scratch, 'mine.yaml');
+    await writeFile(good, 'extends: ivoa\nrules:\n  IVC-USER-004: "off"\n');
+    const withProfile = await lint([`oci-archive:${path}`, '--profile', good, '--format', 'json']);
+    const report = JSON.parse(withProfile.stdout) as JsonReport & {
+      profile: { name: string; source?: string };
+    };
+    expect(report.profile.name).toBe('mine');
+    expect(report.results.map((r) => r.rule)).not.toContain('IVC-USER-004');
+    const bad = join(scratch, 'bad.yaml');
+    await writeFile(bad, 'extends: ivoa\nrules:\n  IVC-USER-004: sometimes\n');
+    const refused = await lint([`oci-archive:${path}`, '--profile', bad]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('bad.yaml');
+    expect(refused.stderr).toContain('IVC-USER-004');
+    const missing = await lint([`oci-archive:${path}`, '--profile', 'nonesuch']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("unknown profile 'nonesuch'");
+  });
+
+  it('explains rules and prints profiles', async () => {
+    const rule = await runIvoc(['rules', 'IVC-USER-001']);
+    expect(rule.code).toBe(0);
+    expect(rule.stdout).toMatch(/^IVC-USER-001: /);
+    expect(rule.stdout).toContain('standard.md#ivc-user-001');
+    const list = await runIvoc(['profiles']);
+    expect(list.stdout).toMatch(/^canfar /m);
+    const canfar = JSON.parse((await runIvoc(['profiles', 'canfar'])).stdout) as {
+      parameters: { startupScript: string };
+    };
+    expect(canfar.parameters.startupScript).toBe('/skaha/startup.sh');
+    expect((await runIvoc(['rules', 'IVC-NOPE-001'])).code).toBe(2);
+  });
+
+  it('rejects a bad reference with exit 2 before reading anything', async () => {
+    const result = await lint(['oci-archive:examples/hello-notebook.oci.tar', 'Bad/Name']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+  });
+});
