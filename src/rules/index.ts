@@ -62,4 +62,6 @@ export const allRules: readonly Rule[] = [
   ivcRun005,
 ];
 
-export const ruleMetadata: ReadonlyMap<string, RuleMeta> = new Map(allRules.map((rule) => [rule.meta.id, rule.meta]));
+export const ruleMetadata: ReadonlyMap<string, RuleMeta> = new Map(
+  allRules.map((rule) => [rule.meta.id, rule.meta]),
+);
