@@ -354,6 +354,18 @@ describe('IVC-AUTH-002 no hub or proxy', () => {
     expect(result.findings?.[0]?.path).toBe('/usr/local/bin/start-singleuser.sh');
   });
 
+  it('finds a script relative to WorkingDir', () => {
+    const result = check(
+      auth002,
+      image({ WorkingDir: '/app', Cmd: ['./start.sh'] }, [
+        file('/app/start.sh', '#!/bin/sh\nexec jupyterhub\n', 0o755),
+      ]),
+    );
+    expect(result.status).toBe('fail');
+    expect(result.findings?.[0]?.path).toBe('/app/start.sh');
+    expect(auth002.meta.capture?.globs).toContain('/app/*.sh');
+  });
+
   it('does not judge a conditional hand-over before the last command', () => {
     const result = check(
       auth002,

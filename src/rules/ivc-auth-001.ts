@@ -202,7 +202,12 @@ export default {
         for (const word of site.words) {
           const match = /^(JUPYTER_TOKEN|JUPYTER_PASSWORD)=(.*)$/.exec(word);
           if (match && match[2] !== '' && match[2] !== "''" && match[2] !== '""') {
-            out.findings.push(siteFinding(fs, site, `sets ${match[1]}`));
+            // `JUPYTER_TOKEN=$TOKEN`: from a variable the linter cannot see, a warning.
+            const computed = match[2]!.startsWith('$');
+            const what = computed
+              ? `sets ${match[1]} from a variable that may not be empty`
+              : `sets ${match[1]}`;
+            out.findings.push(siteFinding(fs, site, what, computed ? 'warning' : undefined));
           }
         }
       }

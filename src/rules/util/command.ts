@@ -428,8 +428,8 @@ export function executablesNamed(fs: FileSystemView, name: string, limit = 3): s
  * hands over to (the layer scan keeps only bodies declared in advance, and a
  * rule's capture cannot depend on the image): files directly in the image
  * root (`/start.sh`, `/docker-entrypoint.sh`, `/init`), /usr/local/bin
- * (`*.sh`, `start*`, `*entrypoint*`), CANFAR's /skaha, and `*.sh` one level
- * inside /opt and /opt/NAME/bin. Few globs on purpose: the scan tests every
+ * (`*.sh`, `start*`, `*entrypoint*`), CANFAR's /skaha, and `*.sh` in /app,
+ * /opt, /opt/NAME and /opt/NAME/bin. Few globs on purpose: the scan tests every
  * tar entry against every glob of every rule.
  */
 export const recipeScriptGlobs = [
@@ -438,6 +438,8 @@ export const recipeScriptGlobs = [
   '/usr/local/bin/start*',
   '/usr/local/bin/*entrypoint*',
   '/skaha/*.sh',
+  '/app/*.sh',
+  '/opt/*.sh',
   '/opt/*/*.sh',
   '/opt/*/bin/*.sh',
 ];
