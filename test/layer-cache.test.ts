@@ -235,7 +235,6 @@ describe('scanImageLayers', () => {
     source.delay = 5;
     const slow = source.add(gzip(await packTar([{ name: 'big', body: Buffer.alloc(3_000_000, 7) }]), 0));
     const evil = source.add(gzip(rawTar([rawEntry('../../etc/passwd', Buffer.from('x'))])));
-    const started = Date.now();
     const error = await scanImageLayers(source, [slow, evil], spec, {
       cache,
       concurrency: 2,
@@ -243,11 +242,10 @@ describe('scanImageLayers', () => {
     }).catch((e) => e);
     expect(error.code).toBe('ERR_LAYER_UNSAFE');
     expect(error.blob).toBe(evil.digest);
-    // The slow layer (~180 chunks of 5 ms) was stopped, not read to its end.
-    expect(Date.now() - started).toBeLessThan(700);
+    // The slow layer (~180 chunks of 5 ms) was stopped, not read to its end, and its fetch closed.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(source.active).toBe(0);
-    expect(source.bytesServed).toBeLessThan(slow.size + evil.size);
+    expect(source.bytesServed).toBeLessThan(slow.size);
     expect(await filesUnder(dir)).toEqual([]);
   });
 
