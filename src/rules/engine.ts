@@ -1,4 +1,3 @@
-import { IvocError } from '../errors.js';
 import type { ImageSource } from '../oci/content.js';
 import type { Platform } from '../oci/descriptor.js';
 import { type LoadedImage, loadImage } from '../oci/image.js';
@@ -7,7 +6,7 @@ import { FileSystemView } from '../oci/layer/filesystem.js';
 import { type ScanOptions, scanImageLayers } from '../oci/layer/scan.js';
 import { defaultPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
-import type { FailOn, Level, Report, RuleResult } from '../report/types.js';
+import type { FailOn, Report, RuleResult } from '../report/types.js';
 import { toolVersion } from '../version.js';
 import { discoveryRecord, mergedLabels } from './labels.js';
 import { type ActiveRule, runRule, verdictOf } from './run-rule.js';
