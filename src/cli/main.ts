@@ -152,6 +152,9 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     fail(error);
   }
+  // Output is written and flushed (writeOutput waits for it). Exit now rather
+  // than wait for undici's connection bookkeeping to wind down (~200 ms).
+  process.exit(process.exitCode ?? 0);
 }
 
 await main(process.argv.slice(2));
