@@ -5,7 +5,7 @@ import { openImageSource } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatImageReference, parseImageReference } from '../oci/reference.js';
 import { redactEnvEntry, redactValue } from '../secrets.js';
-import { humanBytes, writeOutput } from './output.js';
+import { humanBytes, progressLine, writeOutput } from './output.js';
 
 export interface InspectArgs {
   format?: string;
@@ -171,26 +171,6 @@ async function scanFilesystem(
     });
   }
   return summary;
-}
-
-/** One self-rewriting line on stderr while layers stream; only on a terminal. */
-function progressLine(quiet: boolean): {
-  update?: (p: { bytes: number; totalBytes: number; layersDone: number; layers: number }) => void;
-  done: () => void;
-} {
-  if (quiet || !process.stderr.isTTY) return { done: () => {} };
-  let last = 0;
-  return {
-    update: (p) => {
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      process.stderr.write(
-        `\r\x1b[Kreading layers ${p.layersDone}/${p.layers}  ${humanBytes(p.bytes)} of ${humanBytes(p.totalBytes)}`,
-      );
-    },
-    done: () => process.stderr.write('\r\x1b[K'),
-  };
 }
 
 function formatFilesystem(fs: FilesystemSummary): string {

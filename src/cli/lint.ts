@@ -8,7 +8,7 @@ import { lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
 import { toolVersion } from '../version.js';
-import { useColor, writeOutput } from './output.js';
+import { progressLine, useColor, writeOutput } from './output.js';
 
 export const specBaseUrl =
   process.env.IVOC_SPEC_URL ?? 'https://github.com/ivoa-containers/ivoc/blob/main/spec/standard.md';
@@ -53,7 +53,14 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
   const reports: Report[] = [];
   for (const { input, reference } of references) {
     reports.push(
-      await lintOne(input, reference, sourceOptions, { profile, platform, failOn, only, cache: args.cache }),
+      await lintOne(input, reference, sourceOptions, {
+        profile,
+        platform,
+        failOn,
+        only,
+        cache: args.cache,
+        quiet: args.quiet === true,
+      }),
     );
   }
   const text = formatReports(reports, format, {
@@ -79,10 +86,12 @@ async function lintOne(
     failOn: FailOn;
     only: string[] | undefined;
     cache: boolean | undefined;
+    quiet: boolean;
   },
 ): Promise<Report> {
   try {
     const source = await openImageSource(reference, sourceOptions);
+    const progress = progressLine(options.quiet);
     try {
       return await lintImage(source, {
         profile: options.profile,
@@ -92,9 +101,13 @@ async function lintOne(
         input,
         reference,
         ...(options.only ? { only: options.only } : {}),
-        scan: options.cache === false ? { cache: false } : {},
+        scan: {
+          ...(options.cache === false ? { cache: false as const } : {}),
+          ...(progress.update ? { onProgress: progress.update } : {}),
+        },
       });
     } finally {
+      progress.done();
       await source.close();
     }
   } catch (error) {

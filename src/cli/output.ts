@@ -36,3 +36,23 @@ export function humanBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
+
+/** One self-rewriting line on stderr while layers stream; only on a terminal. */
+export function progressLine(quiet: boolean): {
+  update?: (p: { bytes: number; totalBytes: number; layersDone: number; layers: number }) => void;
+  done: () => void;
+} {
+  if (quiet || !process.stderr.isTTY) return { done: () => {} };
+  let last = 0;
+  return {
+    update: (p) => {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      process.stderr.write(
+        `\r\x1b[Kreading layers ${p.layersDone}/${p.layers}  ${humanBytes(p.bytes)} of ${humanBytes(p.totalBytes)}`,
+      );
+    },
+    done: () => process.stderr.write('\r\x1b[K'),
+  };
+}
