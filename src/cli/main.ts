@@ -116,6 +116,49 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'publish <src> <dest>',
+      'validate an image, then push it with discovery labels and its report attached',
+      (command) =>
+        command
+          .positional('src', { type: 'string', demandOption: true, describe: 'source image (any transport)' })
+          .positional('dest', {
+            type: 'string',
+            demandOption: true,
+            describe: 'registry reference HOST/REPO[:TAG]',
+          })
+          .option('tag', {
+            alias: 't',
+            type: 'string',
+            array: true,
+            describe: 'also tag the pushed image TAG',
+          })
+          .option('semver-tags', {
+            type: 'boolean',
+            describe: 'also tag X.Y.Z, X.Y and X from org.opencontainers.image.version',
+          })
+          .option('dry-run', {
+            type: 'boolean',
+            describe: 'validate and show what would be pushed; write nothing',
+          })
+          .option('digest-file', { type: 'string', describe: 'write the pushed manifest digest to FILE' })
+          .option('profile', {
+            type: 'string',
+            default: 'ivoa',
+            describe: 'built-in profile (ivoa, canfar, kubeflow) or a profile FILE',
+          })
+          .option('format', { alias: 'f', type: 'string', choices: ['text', 'json'], default: 'text' })
+          .option('fail-on', { type: 'string', choices: ['error', 'warning', 'never'], default: 'error' })
+          .option('revision', {
+            type: 'string',
+            describe: 'org.opencontainers.image.revision (e.g. a commit)',
+          })
+          .option('source', { type: 'string', describe: 'org.opencontainers.image.source (a URL)' }),
+      async (args) => {
+        const { publishCommand } = await import('./publish.js');
+        process.exitCode = await publishCommand(args.src, args.dest, args);
+      },
+    )
+    .command(
       'rules [id]',
       'list the rules, or explain one',
       (command) =>

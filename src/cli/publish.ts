@@ -1,0 +1,225 @@
+import { UsageError } from '../errors.js';
+import { openImageSource, type SourceOptions } from '../oci/open.js';
+import { parsePlatform } from '../oci/platform.js';
+import { formatRegistryReference, parseImageReference } from '../oci/reference.js';
+import type { RegistryOptions } from '../oci/registry/index.js';
+import {
+  destinationReference,
+  dryRunPublish,
+  executePublish,
+  type PublishResult,
+  planPublish,
+  publishedName,
+} from '../publish/publish.js';
+import { exitCodeFor, formatReports } from '../report/format.js';
+import type { FailOn, Report } from '../report/types.js';
+import { lintImage } from '../rules/engine.js';
+import { allRules, ruleMetadata } from '../rules/index.js';
+import { loadProfile } from '../rules/profiles.js';
+import { toolVersion } from '../version.js';
+import { specBaseUrl } from './lint.js';
+import { humanBytes, progressLine, writeOutput } from './output.js';
+
+export interface PublishArgs {
+  tag?: string[];
+  semverTags?: boolean;
+  dryRun?: boolean;
+  digestFile?: string;
+  format?: string;
+  profile?: string;
+  platform?: string;
+  failOn?: string;
+  creds?: string;
+  insecureRegistry?: string[];
+  revision?: string;
+  source?: string;
+  quiet?: boolean;
+  color?: boolean;
+}
+
+/**
+ * `ivoc publish SRC DEST`: lint SRC with the profile; a failing verdict is
+ * refused (exit 1) before DEST is contacted at all. Otherwise push with the
+ * discovery labels and the report attached, and print the pushed digest.
+ */
+export async function publishCommand(src: string, dest: string, args: PublishArgs): Promise<number> {
+  const sourceRef = parseImageReference(src);
+  const destination = destinationReference(parseImageReference(dest));
+  const explicitDestTag = hasExplicitTag(dest);
+  const platform = parsePlatform(args.platform ?? 'linux/amd64');
+  const failOn = (args.failOn ?? 'error') as FailOn;
+  const format = args.format ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: use text or json`);
+  const profile = await loadProfile(args.profile ?? 'ivoa', new Set(ruleMetadata.keys()));
+  const sourceOptions: SourceOptions = {};
+  const registry: RegistryOptions = {};
+  if (args.creds !== undefined) {
+    sourceOptions.creds = args.creds;
+    registry.creds = args.creds;
+  }
+  if (args.insecureRegistry !== undefined) {
+    sourceOptions.insecureRegistries = args.insecureRegistry;
+    registry.insecureRegistries = args.insecureRegistry;
+  }
+  const quiet = args.quiet === true;
+  const say = (line: string) => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
+
+  const source = await openImageSource(sourceRef, sourceOptions);
+  try {
+    const progress = progressLine(quiet);
+    let report: Report;
+    try {
+      report = await lintImage(source, {
+        profile,
+        rules: allRules,
+        platform,
+        failOn,
+        input: src,
+        reference: sourceRef,
+        ...(progress.update ? { scan: { onProgress: progress.update } } : {}),
+      });
+    } finally {
+      progress.done();
+    }
+    if (exitCodeFor([report], failOn) !== 0) {
+      const text = formatReports([report], 'text', {
+        rules: ruleMetadata,
+        color: false,
+        toolVersion,
+        specBaseUrl,
+        failOn,
+        quiet: true,
+      });
+      process.stderr.write(text);
+      process.stderr.write(`ivoc: not published: ${src} does not comply with profile ${profile.name}\n`);
+      if (format === 'json') {
+        await writeOutput(
+          `${JSON.stringify({ published: false, verdict: report.verdict, report }, null, 2)}\n`,
+        );
+      }
+      return 1;
+    }
+
+    const plan = await planPublish(source, destination, {
+      platform,
+      explicitDestTag,
+      ...(args.tag ? { tags: args.tag } : {}),
+      ...(args.semverTags ? { semverTags: true } : {}),
+      ...(args.revision !== undefined ? { revision: args.revision } : {}),
+      ...(args.source !== undefined ? { source: args.source } : {}),
+    });
+    const execute = {
+      registry,
+      report,
+      ...(sourceRef.transport === 'docker'
+        ? { mountFrom: { registry: sourceRef.registry, repository: sourceRef.repository } }
+        : {}),
+    };
+    const result = args.dryRun
+      ? await dryRunPublish(plan, execute)
+      : await executePublish(source, plan, execute);
+
+    if (args.digestFile !== undefined && !result.dryRun) {
+      await writeOutput(`${result.manifest.digest}\n`, args.digestFile);
+    }
+    if (format === 'json') {
+      await writeOutput(`${JSON.stringify(jsonResult(result, report), null, 2)}\n`);
+    } else if (result.dryRun) {
+      await writeOutput(dryRunText(result));
+    } else {
+      say(summaryText(result));
+      await writeOutput(`${result.manifest.digest}\n`);
+    }
+    return 0;
+  } finally {
+    await source.close();
+  }
+}
+
+/** Whether DEST names a tag itself (the parser fills in 'latest' otherwise). */
+function hasExplicitTag(dest: string): boolean {
+  const name = dest.replace(/^docker:\/\//, '').split('@')[0]!;
+  return name.lastIndexOf(':') > name.lastIndexOf('/');
+}
+
+function jsonResult(result: PublishResult, report: Report): Record<string, unknown> {
+  const repo = `${result.destination.registry}/${result.destination.repository}`;
+  const out: Record<string, unknown> = {
+    published: !result.dryRun,
+    dryRun: result.dryRun,
+    reference: `docker://${publishedName(result)}`,
+    digest: result.manifest.digest,
+    mediaType: result.manifest.mediaType,
+    size: result.manifest.size,
+    configDigest: result.config.digest,
+    sourceDigest: result.sourceDigest,
+    platform: result.platform,
+    tags: result.tags.map((tag) => ({ tag, reference: `docker://${repo}:${tag}` })),
+    labels: result.labels,
+    annotated: result.annotated,
+    blobs: result.blobs.map((b) => ({
+      digest: b.descriptor.digest,
+      mediaType: b.descriptor.mediaType,
+      size: b.descriptor.size,
+      outcome: result.dryRun && b.outcome === 'uploaded' ? 'missing' : b.outcome,
+    })),
+    verdict: report.verdict,
+    summary: report.summary,
+  };
+  if (result.report) {
+    out.report = {
+      digest: result.report.descriptor.digest,
+      artifactType: result.report.descriptor.artifactType,
+      reference: `docker://${repo}@${result.report.descriptor.digest}`,
+      via: result.report.via,
+      ...(result.report.tag ? { tag: result.report.tag } : {}),
+    };
+  }
+  return out;
+}
+
+function blobTotals(result: PublishResult): { count: Record<string, number>; bytes: number } {
+  const count: Record<string, number> = { present: 0, mounted: 0, uploaded: 0 };
+  let bytes = 0;
+  for (const blob of result.blobs) {
+    count[blob.outcome] = (count[blob.outcome] ?? 0) + 1;
+    if (blob.outcome === 'uploaded') bytes += blob.descriptor.size;
+  }
+  return { count, bytes };
+}
+
+function summaryText(result: PublishResult): string {
+  const repo = formatRegistryReference({
+    registry: result.destination.registry,
+    repository: result.destination.repository,
+  });
+  const { count, bytes } = blobTotals(result);
+  const lines = [
+    `published ${publishedName(result)}`,
+    `  tags: ${result.tags.join(', ')}`,
+    `  blobs: ${count.uploaded} uploaded (${humanBytes(bytes)}), ${count.mounted} mounted, ${count.present} already there`,
+  ];
+  if (result.report) {
+    lines.push(
+      `  report: ${repo}@${result.report.descriptor.digest} (${result.report.via === 'referrers' ? 'referrers API' : `fallback tag ${result.report.tag}`})`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function dryRunText(result: PublishResult): string {
+  const { count, bytes } = blobTotals(result);
+  const lines = [
+    `dry run: nothing was written`,
+    `would push ${publishedName(result)}`,
+    `  manifest: ${result.manifest.mediaType} ${result.manifest.size} bytes`,
+    `  config:   ${result.config.digest}`,
+    `  tags: ${result.tags.join(', ')}`,
+    `  blobs: ${count.uploaded} to upload (${humanBytes(bytes)}), ${count.present} already there`,
+    '  labels:',
+    ...Object.entries(result.labels).map(([key, value]) => `    ${key}=${value}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,176 @@
+import { Readable } from 'node:stream';
+import { IvocError, TransportError } from '../errors.js';
+import type { FetchOptions } from '../oci/content.js';
+import type { Descriptor, ImageIndex } from '../oci/descriptor.js';
+import { digestOf, parseDigest } from '../oci/digest.js';
+import { MediaType } from '../oci/media-types.js';
+import type { RegistryTarget } from '../oci/registry/index.js';
+import { pushBytes } from './transfer.js';
+
+/**
+ * The validation report attached to the pushed image as an OCI artifact
+ * (image-spec manifest with `artifactType`, the empty config and `subject`),
+ * found through the referrers API, or on registries without it through the
+ * `sha256-<hex>` fallback tag: an index listing the subject's referrers.
+ */
+
+export const reportArtifactType = 'application/vnd.ivoa.container.report.v1+json';
+
+/** The empty JSON descriptor of image-spec (`{}`), the config of artifacts that have none. */
+export const emptyBytes = Buffer.from('{}');
+export const emptyDescriptor: Descriptor = {
+  mediaType: MediaType.ociEmpty,
+  digest: digestOf(emptyBytes),
+  size: emptyBytes.length,
+  data: emptyBytes.toString('base64'),
+};
+
+export interface ReportArtifact {
+  manifestBytes: Buffer;
+  descriptor: Descriptor;
+  reportBytes: Buffer;
+  reportDescriptor: Descriptor;
+}
+
+export function buildReportArtifact(
+  reportJson: string,
+  subject: Descriptor,
+  annotations: Record<string, string> = {},
+): ReportArtifact {
+  const reportBytes = Buffer.from(reportJson);
+  const reportDescriptor: Descriptor = {
+    mediaType: reportArtifactType,
+    digest: digestOf(reportBytes),
+    size: reportBytes.length,
+  };
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    artifactType: reportArtifactType,
+    config: emptyDescriptor,
+    layers: [reportDescriptor],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const descriptor: Descriptor = {
+    mediaType: MediaType.ociManifest,
+    digest: digestOf(manifestBytes),
+    size: manifestBytes.length,
+    artifactType: reportArtifactType,
+  };
+  if (Object.keys(annotations).length > 0) descriptor.annotations = annotations;
+  return { manifestBytes, descriptor, reportBytes, reportDescriptor };
+}
+
+/** `sha256-<hex>`: the referrers tag schema's tag for a subject digest. */
+export function fallbackTag(subjectDigest: string): string {
+  const { algorithm, hex } = parseDigest(subjectDigest);
+  return `${algorithm}-${hex}`.slice(0, 128);
+}
+
+export interface AttachResult {
+  descriptor: Descriptor;
+  /** 'referrers': the registry indexed the subject; 'fallback-tag': we maintain `sha256-<hex>`. */
+  via: 'referrers' | 'fallback-tag';
+  tag?: string;
+}
+
+/** Pushes the artifact's blobs and manifest, then keeps the fallback tag when the registry needs it. */
+export async function attachReport(
+  target: RegistryTarget,
+  artifact: ReportArtifact,
+  subject: Descriptor,
+  options: FetchOptions = {},
+): Promise<AttachResult> {
+  const request = {
+    image: `docker://${target.client.registry}/${repositoryOf(target)}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const repository = repositoryOf(target);
+  await pushBytes(target, emptyDescriptor, emptyBytes, options);
+  await pushBytes(target, artifact.reportDescriptor, artifact.reportBytes, options);
+  const put = await target.client.putManifest(
+    repository,
+    artifact.descriptor.digest,
+    MediaType.ociManifest,
+    artifact.manifestBytes,
+    request,
+  );
+  if (put.subjectProcessed) return { descriptor: artifact.descriptor, via: 'referrers' };
+  // No OCI-Subject header: the registry may still serve the referrers API (and index on its own).
+  const listed = await target.client.referrers(repository, subject.digest, request).catch(() => undefined);
+  if (listed?.some((d) => d.digest === artifact.descriptor.digest)) {
+    return { descriptor: artifact.descriptor, via: 'referrers' };
+  }
+  const tag = fallbackTag(subject.digest);
+  const index = await existingFallbackIndex(target, tag, options);
+  const manifests = index.manifests.filter((d) => d.digest !== artifact.descriptor.digest);
+  manifests.push(artifact.descriptor);
+  const merged: ImageIndex = { ...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+  const bytes = Buffer.from(JSON.stringify(merged));
+  const indexDescriptor: Descriptor = {
+    mediaType: MediaType.ociIndex,
+    digest: digestOf(bytes),
+    size: bytes.length,
+  };
+  await target.push(indexDescriptor, Readable.from([bytes]), options);
+  await target.tag(indexDescriptor, tag, options);
+  return { descriptor: artifact.descriptor, via: 'fallback-tag', tag };
+}
+
+async function existingFallbackIndex(
+  target: RegistryTarget,
+  tag: string,
+  options: FetchOptions,
+): Promise<ImageIndex> {
+  const repository = repositoryOf(target);
+  try {
+    const got = await target.client.getManifest(repository, tag, {
+      image: `docker://${target.client.registry}/${repository}:${tag}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const parsed = JSON.parse(got.bytes.toString('utf8')) as Partial<ImageIndex>;
+    if (got.descriptor.mediaType !== MediaType.ociIndex || !Array.isArray(parsed.manifests)) {
+      throw new TransportError(
+        'ERR_REGISTRY',
+        `tag ${tag} exists but is not a referrers index; not overwriting it`,
+        { image: `docker://${target.client.registry}/${repository}:${tag}` },
+      );
+    }
+    return { schemaVersion: 2, mediaType: MediaType.ociIndex, ...parsed, manifests: parsed.manifests };
+  } catch (error) {
+    if (error instanceof IvocError && error.code === 'ERR_NOT_FOUND') {
+      return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+    }
+    throw error;
+  }
+}
+
+/** Reads the reports attached to `subject`: referrers API first, else the fallback tag. */
+export async function findReports(
+  target: RegistryTarget,
+  subject: string,
+  options: FetchOptions = {},
+): Promise<Descriptor[]> {
+  const repository = repositoryOf(target);
+  const request = options.signal ? { signal: options.signal } : {};
+  const listed = await target.client.referrers(repository, subject, {
+    ...request,
+    artifactType: reportArtifactType,
+  });
+  if (listed !== undefined && listed.length > 0) return listed;
+  try {
+    const got = await target.client.getManifest(repository, fallbackTag(subject), request);
+    const parsed = JSON.parse(got.bytes.toString('utf8')) as Partial<ImageIndex>;
+    return (parsed.manifests ?? []).filter((d) => d.artifactType === reportArtifactType);
+  } catch (error) {
+    if (error instanceof IvocError && error.code === 'ERR_NOT_FOUND') return [];
+    throw error;
+  }
+}
+
+function repositoryOf(target: RegistryTarget): string {
+  const ref = target.reference;
+  return ref.transport === 'docker' ? ref.repository : '';
+}

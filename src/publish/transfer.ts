@@ -1,0 +1,134 @@
+import { Readable } from 'node:stream';
+import { TransportError } from '../errors.js';
+import type { FetchOptions, ImageSource } from '../oci/content.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { RegistryTarget } from '../oci/registry/index.js';
+
+/**
+ * Blob transfer for publish: HEAD at the destination first, a cross-repository
+ * mount when the source is another repository of the same registry, else the
+ * source's verified stream piped into the registry client's upload (one PUT
+ * for small blobs, PATCH chunks for large ones): no temporary copy.
+ */
+
+export type BlobOutcome = 'present' | 'mounted' | 'uploaded';
+
+export interface BlobResult {
+  descriptor: Descriptor;
+  outcome: BlobOutcome;
+}
+
+export interface TransferOptions extends FetchOptions {
+  /** Concurrent uploads (default 3). */
+  parallel?: number;
+  /** The source's registry and repository, when it is a registry: mounts are tried from there. */
+  mountFrom?: { registry: string; repository: string };
+  onBlob?: (result: BlobResult) => void;
+}
+
+/** Copies blobs not yet at the target; returns what happened to each, in the order given. */
+export async function transferBlobs(
+  source: ImageSource,
+  target: RegistryTarget,
+  blobs: readonly Descriptor[],
+  options: TransferOptions = {},
+): Promise<BlobResult[]> {
+  const unique = dedupe(blobs);
+  const results = new Map<string, BlobResult>();
+  const parallel = Math.max(1, options.parallel ?? 3);
+  const signal = options.signal;
+  const fetchOptions: FetchOptions = signal ? { signal } : {};
+  const targetRegistry = target.client.registry;
+  const targetRepository = target.reference.transport === 'docker' ? target.reference.repository : '';
+  const mountFrom =
+    options.mountFrom &&
+    options.mountFrom.registry === targetRegistry &&
+    options.mountFrom.repository !== targetRepository
+      ? options.mountFrom.repository
+      : undefined;
+
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < unique.length) {
+      const descriptor = unique[next++]!;
+      try {
+        const outcome = await copyOne(source, target, descriptor, mountFrom, fetchOptions);
+        const result = { descriptor, outcome };
+        results.set(descriptor.digest, result);
+        options.onBlob?.(result);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.min(parallel, unique.length) }, worker);
+  const settled = await Promise.allSettled(workers);
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return unique.map((d) => results.get(d.digest)!);
+}
+
+async function copyOne(
+  source: ImageSource,
+  target: RegistryTarget,
+  descriptor: Descriptor,
+  mountFrom: string | undefined,
+  options: FetchOptions,
+): Promise<BlobOutcome> {
+  if (await target.exists(descriptor, options)) return 'present';
+  if (mountFrom !== undefined && (await target.mount(descriptor, mountFrom, options))) return 'mounted';
+  const stream = await source.fetch(descriptor, options);
+  try {
+    await target.push(descriptor, stream, options);
+  } finally {
+    if (!stream.destroyed) stream.destroy();
+  }
+  return 'uploaded';
+}
+
+/** Pushes a blob held in memory (config, report) unless the target has it. */
+export async function pushBytes(
+  target: RegistryTarget,
+  descriptor: Descriptor,
+  bytes: Buffer,
+  options: FetchOptions = {},
+): Promise<BlobOutcome> {
+  if (await target.exists(descriptor, options)) return 'present';
+  await target.push(descriptor, Readable.from([bytes]), options);
+  return 'uploaded';
+}
+
+/** HEADs every blob at the target; throws naming the first one missing. */
+export async function verifyPresent(
+  target: RegistryTarget,
+  blobs: readonly Descriptor[],
+  options: FetchOptions = {},
+): Promise<void> {
+  for (const descriptor of dedupe(blobs)) {
+    if (!(await target.exists(descriptor, options))) {
+      throw new TransportError(
+        'ERR_BLOB_NOT_FOUND',
+        'blob is missing at the destination after its upload; the manifest was not pushed',
+        { image: formatTarget(target), blob: descriptor.digest },
+      );
+    }
+  }
+}
+
+function formatTarget(target: RegistryTarget): string {
+  const ref = target.reference;
+  return ref.transport === 'docker' ? `docker://${ref.registry}/${ref.repository}` : '';
+}
+
+function dedupe(blobs: readonly Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  const out: Descriptor[] = [];
+  for (const blob of blobs) {
+    if (seen.has(blob.digest)) continue;
+    seen.add(blob.digest);
+    out.push(blob);
+  }
+  return out;
+}

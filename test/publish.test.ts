@@ -1,0 +1,352 @@
+/**
+ * `ivoc publish` end to end: the built CLI against the real registries of the
+ * test environment, cross-checked with skopeo and the Docker engine, with the
+ * fault proxy in front of the registry to count and break requests.
+ */
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  buildImage,
+  buildLayer,
+  busyboxLayer,
+  file,
+  type Image,
+  type ImageSpec,
+  type Layer,
+  skopeo,
+  writeOciLayout,
+} from '../fixtures/index.js';
+import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/descriptor.js';
+import { RegistryClient } from '../src/oci/registry/client.js';
+import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
+import { runIvoc } from './support/cli.js';
+
+const env = inject('testEnv');
+const run = Math.random().toString(36).slice(2, 8);
+const exec = promisify(execFile);
+const anonymous = env.registries.anonymous.host;
+let scratch: string;
+let base: Layer;
+let app: Layer;
+
+const goodLabels = {
+  'org.opencontainers.image.title': 'publish-me',
+  'org.opencontainers.image.description': 'An image for the publish tests',
+  'org.opencontainers.image.version': '1.4.2',
+  'org.opencontainers.image.source': 'https://example.org/publish-me',
+  'org.opencontainers.image.licenses': 'BSD-3-Clause',
+  'org.opencontainers.image.authors': 'ivoc tests',
+  'org.opencontainers.image.documentation': 'https://example.org/publish-me/docs',
+  'net.ivoa.container.spec-version': '1.0.0',
+  'net.ivoa.container.type': 'web',
+  'net.ivoa.container.port': '8888',
+  'net.ivoa.container.base-path': 'env:BASE_PATH',
+  'net.ivoa.container.keywords': 'test',
+  'net.ivoa.container.messengers': 'Optical',
+};
+
+/** A compliant web image on the busybox base: httpd on 8888 as uid 1000. */
+function webImage(overrides: Partial<ImageSpec> = {}): Image {
+  return buildImage({
+    layers: [base, app],
+    user: '1000:1000',
+    ports: [8888],
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    entrypoint: ['/bin/httpd', '-f', '-p', '8888'],
+    labels: goodLabels,
+    ...overrides,
+  });
+}
+
+let layouts = 0;
+async function layoutOf(image: Image, tag = 'v1'): Promise<string> {
+  const dir = join(scratch, `layout-${layouts++}`);
+  await writeOciLayout(dir, image, { tag });
+  return `oci:${dir}:${tag}`;
+}
+
+function publish(args: string[], extraEnv: Record<string, string> = {}) {
+  return runIvoc(['publish', ...args], {
+    IVOC_CACHE_DIR: join(scratch, 'cache'),
+    SOURCE_DATE_EPOCH: undefined,
+    ...extraEnv,
+  });
+}
+
+function repo(name: string): string {
+  return `ivoc-publish-${run}/${name}`;
+}
+
+interface PublishJson {
+  published: boolean;
+  dryRun: boolean;
+  digest: string;
+  configDigest: string;
+  tags: Array<{ tag: string; reference: string }>;
+  labels: Record<string, string>;
+  blobs: Array<{ digest: string; outcome: string; size: number }>;
+  report?: { digest: string; via: string; tag?: string };
+}
+
+async function manifestAt(host: string, repository: string, reference: string, creds?: string) {
+  const client = new RegistryClient(host, creds ? { creds } : {});
+  try {
+    return await client.getManifest(repository, reference);
+  } finally {
+    await client.close();
+  }
+}
+
+async function digestAt(
+  host: string,
+  repository: string,
+  tag: string,
+  creds?: string,
+): Promise<string | undefined> {
+  try {
+    return (await manifestAt(host, repository, tag, creds)).descriptor.digest;
+  } catch {
+    return undefined;
+  }
+}
+
+function writes(proxy: FaultProxy) {
+  return proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'PATCH');
+}
+
+function uploadedBytes(proxy: FaultProxy): number {
+  return writes(proxy).reduce((sum, r) => sum + r.bytesReceived, 0);
+}
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(env.workDir, 'publish-'));
+  base = await busyboxLayer();
+  app = await buildLayer([
+    file('/opt/app/index.html', '<h1>hello</h1>\n'),
+    file('/opt/app/data.bin', { size: 256 << 10 }),
+  ]);
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('ivoc publish', () => {
+  it('publishes an OCI layout with the discovery labels; skopeo sees them, layers and other config fields unchanged', async () => {
+    const image = webImage();
+    const src = await layoutOf(image);
+    const dest = `${anonymous}/${repo('basic')}:1.4.2`;
+    const result = await publish([
+      src,
+      dest,
+      '--format',
+      'json',
+      '--revision',
+      'abc123',
+      '--source',
+      'https://git.example.org/p',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson;
+    expect(out.published).toBe(true);
+    expect(out.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(out.digest).not.toBe(image.descriptor.digest);
+    expect(out.tags.map((t) => t.tag)).toEqual(['1.4.2']);
+
+    const inspected = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${dest}`])) as {
+      Digest: string;
+      Labels: Record<string, string>;
+      Layers: string[];
+    };
+    expect(inspected.Digest).toBe(out.digest);
+    expect(inspected.Labels['net.ivoa.container.type']).toBe('web');
+    expect(inspected.Labels['org.opencontainers.image.revision']).toBe('abc123');
+    expect(inspected.Labels['org.opencontainers.image.source']).toBe('https://git.example.org/p');
+    expect(inspected.Labels['org.opencontainers.image.created']).toBe('2024-01-01T00:00:00Z');
+    expect(inspected.Layers).toEqual(image.manifest.layers.map((l) => l.digest));
+
+    const raw = JSON.parse(
+      await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${dest}`]),
+    ) as ImageManifest;
+    expect(raw.layers).toEqual(image.manifest.layers);
+    expect(raw.annotations?.['net.ivoa.container.type']).toBe('web');
+    expect(raw.annotations?.['org.opencontainers.image.revision']).toBe('abc123');
+    expect(raw.config.digest).toBe(out.configDigest);
+
+    const config = JSON.parse(
+      await skopeo(['inspect', '--config', '--raw', '--tls-verify=false', `docker://${dest}`]),
+    ) as ImageConfig;
+    const { Labels: newLabels, ...newBody } = config.config ?? {};
+    const { Labels: oldLabels, ...oldBody } = image.config.config ?? {};
+    expect(newBody).toEqual(oldBody);
+    expect({ ...config, config: undefined }).toEqual({ ...image.config, config: undefined });
+    expect(newLabels).toEqual({ ...oldLabels, ...out.labels });
+  });
+
+  it('prints the digest on stdout, writes --digest-file, applies --tag and --semver-tags; docker pulls and runs it', async () => {
+    const src = await layoutOf(webImage());
+    const repository = repo('tags');
+    const digestFile = join(scratch, 'digest.txt');
+    const result = await publish([
+      src,
+      `docker://${anonymous}/${repository}`,
+      '--tag',
+      'stable',
+      '--semver-tags',
+      '--digest-file',
+      digestFile,
+    ]);
+    expect(result.code).toBe(0);
+    const digest = result.stdout.trim();
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await readFile(digestFile, 'utf8')).trim()).toBe(digest);
+    expect(result.stderr).toContain('published');
+    for (const tag of ['stable', '1.4.2', '1.4', '1']) {
+      expect(await digestAt(anonymous, repository, tag)).toBe(digest);
+    }
+    // No DEST tag and --tag given: 'latest' is not invented.
+    expect(await digestAt(anonymous, repository, 'latest')).toBeUndefined();
+
+    const ref = `${anonymous}/${repository}:stable`;
+    const docker = (args: string[]) => exec('docker', ['-H', env.dockerHost, ...args], { timeout: 120_000 });
+    await docker(['pull', ref]);
+    try {
+      const ran = await docker([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--entrypoint',
+        '/bin/busybox',
+        ref,
+        'true',
+      ]);
+      expect(ran.stderr).toBe('');
+      const inspected = JSON.parse((await docker(['image', 'inspect', ref])).stdout) as Array<{
+        RepoDigests: string[];
+        Config: { Labels: Record<string, string> };
+      }>;
+      expect(inspected[0]!.RepoDigests).toContain(`${anonymous}/${repository}@${digest}`);
+      expect(inspected[0]!.Config.Labels['net.ivoa.container.type']).toBe('web');
+    } finally {
+      await docker(['image', 'rm', '-f', ref]).catch(() => undefined);
+    }
+  }, 180_000);
+
+  it('refuses a non-compliant image with exit 1 and writes nothing at DEST', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const src = await layoutOf(webImage({ user: 'root' }));
+      const repository = repo('refused');
+      const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('IVC-USER-001');
+      expect(result.stderr).toContain('not published');
+      expect(result.stdout).toBe('');
+      expect(proxy.requests).toEqual([]);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('--dry-run validates and shows digests, tags and labels, writing nothing', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const src = await layoutOf(webImage());
+      const repository = repo('dry');
+      const text = await publish([src, `${proxy.host}/${repository}:v1`, '--dry-run', '--semver-tags']);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain('dry run');
+      expect(text.stdout).toContain('net.ivoa.container.type=web');
+      expect(text.stdout).toContain('v1, 1.4.2, 1.4, 1');
+      const json = await publish([src, `${proxy.host}/${repository}:v1`, '--dry-run', '--format', 'json']);
+      const out = JSON.parse(json.stdout) as PublishJson;
+      expect(out.dryRun).toBe(true);
+      expect(out.published).toBe(false);
+      expect(out.blobs.every((b) => b.outcome === 'missing')).toBe(true);
+      expect(writes(proxy)).toEqual([]);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('attaches the report as an artifact with subject = the pushed manifest, found via the sha256-<hex> fallback tag', async () => {
+    const src = await layoutOf(webImage());
+    const repository = repo('report');
+    const result = await publish([src, `${anonymous}/${repository}:v1`, '--format', 'json']);
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson;
+    const fallback = `sha256-${out.digest.slice('sha256:'.length)}`;
+    // distribution 2.8 has no referrers API: the fallback tag is kept.
+    expect(out.report?.via).toBe('fallback-tag');
+    expect(out.report?.tag).toBe(fallback);
+    const index = JSON.parse(
+      (await manifestAt(anonymous, repository, fallback)).bytes.toString(),
+    ) as ImageIndex;
+    expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    const entry = index.manifests.find(
+      (d) => d.artifactType === 'application/vnd.ivoa.container.report.v1+json',
+    );
+    expect(entry?.digest).toBe(out.report?.digest);
+    const artifact = JSON.parse(
+      (await manifestAt(anonymous, repository, entry!.digest)).bytes.toString(),
+    ) as ImageManifest & { artifactType: string };
+    expect(artifact.artifactType).toBe('application/vnd.ivoa.container.report.v1+json');
+    expect(artifact.config.mediaType).toBe('application/vnd.oci.empty.v1+json');
+    expect(artifact.config.size).toBe(2);
+    expect(artifact.subject?.digest).toBe(out.digest);
+    const client = new RegistryClient(anonymous);
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await client.fetchBlob(repository, artifact.layers[0]!))
+        chunks.push(chunk as Buffer);
+      const report = JSON.parse(Buffer.concat(chunks).toString()) as { verdict: string; results: unknown[] };
+      expect(report.verdict).toBe('pass');
+      expect(report.results.length).toBeGreaterThan(10);
+    } finally {
+      await client.close();
+    }
+
+    // A second publish of another image to the same subject would merge; re-publishing the same image keeps one entry.
+    const again = await publish([src, `${anonymous}/${repository}:v1`, '--format', 'json']);
+    expect(again.code).toBe(0);
+    const index2 = JSON.parse(
+      (await manifestAt(anonymous, repository, fallback)).bytes.toString(),
+    ) as ImageIndex;
+    expect(index2.manifests).toHaveLength(1);
+  });
+
+  it('re-publishing after a label-only change uploads only config, manifest and report (<= 64 KB)', async () => {
+    const repository = repo('relabel');
+    const first = await publish([await layoutOf(webImage()), `${anonymous}/${repository}:v1`]);
+    expect(first.code).toBe(0);
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const changed = webImage({
+        labels: { ...goodLabels, 'org.opencontainers.image.description': 'Changed' },
+      });
+      const second = await publish([
+        await layoutOf(changed),
+        `${proxy.host}/${repository}:v2`,
+        '--format',
+        'json',
+      ]);
+      expect(second.code).toBe(0);
+      const out = JSON.parse(second.stdout) as PublishJson;
+      expect(out.blobs.filter((b) => b.outcome === 'uploaded')).toHaveLength(1); // the config
+      const bytes = uploadedBytes(proxy);
+      expect(bytes).toBeLessThanOrEqual(64 * 1024);
+      expect(bytes).toBeGreaterThan(0);
+      expect(await digestAt(anonymous, repository, 'v2')).toBe(out.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
