@@ -18,11 +18,13 @@ import {
   type ImageSpec,
   type Layer,
   skopeo,
+  writeDockerArchive,
   writeOciLayout,
 } from '../fixtures/index.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/descriptor.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
+import { resetTokenLifetime, setTokenLifetime } from './env/token-server.js';
 import { runIvoc } from './support/cli.js';
 
 const env = inject('testEnv');
@@ -349,4 +351,186 @@ describe('ivoc publish', () => {
       await proxy.close();
     }
   });
+
+  it('publishes from a registry to another repository of it by cross-repository mount, uploading no layer', async () => {
+    const from = repo('mount-from');
+    const seeded = await publish([await layoutOf(webImage()), `${anonymous}/${from}:v1`]);
+    expect(seeded.code).toBe(0);
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const to = repo('mount-to');
+      const result = await publish([
+        `docker://${proxy.host}/${from}:v1`,
+        `${proxy.host}/${to}:v1`,
+        '--format',
+        'json',
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const out = JSON.parse(result.stdout) as PublishJson;
+      expect(out.blobs.filter((b) => b.outcome === 'mounted')).toHaveLength(2);
+      expect(proxy.requests.some((r) => r.method === 'POST' && r.path.includes('mount='))).toBe(true);
+      expect(proxy.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+      expect(uploadedBytes(proxy)).toBeLessThanOrEqual(64 * 1024);
+      // Publishing a published image changes nothing in its labels: the same digest again.
+      expect(out.digest).toBe(seeded.stdout.trim());
+      expect(await digestAt(anonymous, to, 'v1')).toBe(out.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('keeps Docker schema2 media types of a docker-archive (labels in the config only, layer digests unchanged)', async () => {
+    const image = webImage({ mediaTypes: 'docker' });
+    const archive = join(scratch, 'docker.tar');
+    await writeDockerArchive(archive, image, { repoTags: ['x/app:1'] });
+    const repository = repo('docker-archive');
+    const result = await publish([
+      `docker-archive:${archive}`,
+      `${anonymous}/${repository}:v1`,
+      '--format',
+      'json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson;
+    const got = await manifestAt(anonymous, repository, 'v1');
+    expect(got.descriptor.digest).toBe(out.digest);
+    const manifest = JSON.parse(got.bytes.toString()) as ImageManifest;
+    expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifest.annotations).toBeUndefined();
+    const source = JSON.parse(
+      await skopeo(['inspect', '--raw', `docker-archive:${archive}`]),
+    ) as ImageManifest;
+    expect(manifest.layers.map((l) => l.digest)).toEqual(source.layers.map((l) => l.digest));
+    const inspected = JSON.parse(
+      await skopeo(['inspect', '--tls-verify=false', `docker://${anonymous}/${repository}:v1`]),
+    ) as { Labels: Record<string, string> };
+    expect(inspected.Labels['org.opencontainers.image.created']).toBe('2024-01-01T00:00:00Z');
+  });
+});
+
+describe('ivoc publish: auth modes', () => {
+  const creds = 'ivoc:ivoc-test-password';
+
+  it('publishes to the Basic-auth registry with --creds, and fails with exit 3 without', async () => {
+    const host = env.registries.basic.host;
+    const repository = repo('basic-auth');
+    const src = await layoutOf(webImage());
+    const denied = await publish([src, `${host}/${repository}:v1`]);
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toMatch(/auth/i);
+    const result = await publish([src, `${host}/${repository}:v1`, '--creds', creds, '--format', 'json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson;
+    expect(await digestAt(host, repository, 'v1', creds)).toBe(out.digest);
+    expect(await digestAt(host, repository, out.report!.tag!, creds)).toBeDefined();
+  });
+
+  it('publishes to the token-auth registry', async () => {
+    const host = env.registries.token.host;
+    const repository = repo('token-auth');
+    const result = await publish([await layoutOf(webImage()), `${host}/${repository}:v1`, '--creds', creds]);
+    expect(result.stderr).toContain('published');
+    expect(result.code).toBe(0);
+    expect(await digestAt(host, repository, 'v1', creds)).toBe(result.stdout.trim());
+  });
+});
+
+describe('ivoc publish: atomicity', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await startFaultProxy(anonymous);
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  /** DEST's tag v1 points at a first image; returns its digest and a new, different image's source. */
+  async function existing(name: string, newLayerBytes = 256 << 10) {
+    const repository = repo(name);
+    const old = await publish([await layoutOf(webImage()), `${anonymous}/${repository}:v1`]);
+    expect(old.code).toBe(0);
+    const extra = await buildLayer([file('/opt/app/new.bin', { size: newLayerBytes })]);
+    const src = await layoutOf(webImage({ layers: [base, app, extra] }));
+    return { repository, oldDigest: old.stdout.trim(), src };
+  }
+
+  it('500 on the manifest PUT: exit 3, the existing tag still points at the old digest', async () => {
+    const { repository, oldDigest, src } = await existing('atomic-500');
+    proxy.clearFaults();
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'error', status: 500 } });
+    const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+    proxy.clearFaults();
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(await digestAt(anonymous, repository, 'v1')).toBe(oldDigest);
+  });
+
+  it('connection cut on every layer upload: exit 3, tag untouched, no manifest pushed', async () => {
+    const { repository, oldDigest, src } = await existing('atomic-reset');
+    proxy.clearFaults();
+    proxy.clearLog();
+    proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'hangup' } });
+    proxy.addFault({ method: 'PATCH', path: /\/blobs\/uploads\//, fault: { kind: 'hangup' } });
+    const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+    proxy.clearFaults();
+    expect(result.code).toBe(3);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
+    expect(await digestAt(anonymous, repository, 'v1')).toBe(oldDigest);
+  });
+
+  it('a connection reset mid-layer once is restarted cleanly and the publish completes', async () => {
+    const { repository, oldDigest, src } = await existing('atomic-restart', 20 << 20);
+    proxy.clearFaults();
+    proxy.clearLog();
+    // 20 MiB layer: chunked PATCH uploads; the first chunk's connection is cut.
+    proxy.addFault({ method: 'PATCH', path: /\/blobs\/uploads\//, times: 1, fault: { kind: 'hangup' } });
+    const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+    proxy.clearFaults();
+    expect(result.stderr).toContain('published');
+    expect(result.code).toBe(0);
+    const digest = result.stdout.trim();
+    expect(digest).not.toBe(oldDigest);
+    expect(await digestAt(anonymous, repository, 'v1')).toBe(digest);
+    expect(proxy.requests.some((r) => r.fault === 'hangup')).toBe(true);
+  }, 60_000);
+
+  it('auth expiry mid-push (2 s tokens, slow registry): tokens are renewed; DEST is never half-updated', async () => {
+    const host = env.registries.token.host;
+    const creds = 'ivoc:ivoc-test-password';
+    const repository = repo('atomic-expiry');
+    const pattern = `^${repository.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`;
+    const old = await publish([await layoutOf(webImage()), `${host}/${repository}:v1`, '--creds', creds]);
+    expect(old.code).toBe(0);
+    const oldDigest = old.stdout.trim();
+    const tokenProxy = await startFaultProxy(host);
+    await setTokenLifetime(env.registries.token.realm, 2, pattern);
+    try {
+      tokenProxy.addFault({
+        method: 'HEAD',
+        path: /\/blobs\//,
+        fault: { kind: 'slow', headerDelayMs: 1200 },
+      });
+      const extra = await buildLayer([file('/opt/app/expiry.bin', { size: 64 << 10 })]);
+      const src = await layoutOf(webImage({ layers: [base, app, extra] }));
+      const result = await publish([src, `${tokenProxy.host}/${repository}:v1`, '--creds', creds]);
+      const now = await digestAt(host, repository, 'v1', creds);
+      if (result.code === 0) {
+        expect(now).toBe(result.stdout.trim());
+        expect(now).not.toBe(oldDigest);
+      } else {
+        expect(result.code).toBe(3);
+        expect(now).toBe(oldDigest);
+      }
+      // The push outlived its first token: the registry asked for a new one at least once.
+      expect(tokenProxy.requests.some((r) => r.status === 401)).toBe(true);
+      expect(result.stderr).not.toContain('ivoc-test-password');
+      expect(result.code).toBe(0);
+    } finally {
+      await resetTokenLifetime(env.registries.token.realm, pattern);
+      await tokenProxy.close();
+    }
+  }, 60_000);
 });

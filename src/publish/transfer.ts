@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { TransportError } from '../errors.js';
+import { IvocError, TransportError } from '../errors.js';
 import type { FetchOptions, ImageSource } from '../oci/content.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
@@ -79,13 +79,38 @@ async function copyOne(
 ): Promise<BlobOutcome> {
   if (await target.exists(descriptor, options)) return 'present';
   if (mountFrom !== undefined && (await target.mount(descriptor, mountFrom, options))) return 'mounted';
-  const stream = await source.fetch(descriptor, options);
-  try {
-    await target.push(descriptor, stream, options);
-  } finally {
-    if (!stream.destroyed) stream.destroy();
+  // An upload cut by the network or a failing registry is restarted from a fresh
+  // source stream (the client cancels the broken session): a few times at most.
+  for (let attempt = 0; ; attempt++) {
+    const stream = await source.fetch(descriptor, options);
+    try {
+      await target.push(descriptor, stream, options);
+      return 'uploaded';
+    } catch (error) {
+      if (attempt >= uploadAttempts - 1 || !restartable(error) || options.signal?.aborted) throw error;
+    } finally {
+      if (!stream.destroyed) stream.destroy();
+    }
+    await sleep(250 * 2 ** attempt);
+    // The failed upload may have completed on the registry's side after all.
+    if (await target.exists(descriptor, options)) return 'uploaded';
   }
-  return 'uploaded';
+}
+
+const uploadAttempts = 3;
+
+/** Network failures and server errors are worth a clean restart; auth, 4xx and bad content are not. */
+export function restartable(error: unknown): boolean {
+  if (!(error instanceof IvocError)) return false;
+  if (error.code === 'ERR_NETWORK' || error.code === 'ERR_TIMEOUT') return true;
+  if (error instanceof TransportError && error.status !== undefined) {
+    return error.status >= 500 || error.status === 429;
+  }
+  return false;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Pushes a blob held in memory (config, report) unless the target has it. */
