@@ -1,12 +1,17 @@
-import { ExitCode, IvocError, UsageError } from '../errors.js';
+import type Dockerode from 'dockerode';
+import { ExitCode, IvocError, TransportError, UsageError } from '../errors.js';
+import { loadImage } from '../oci/image.js';
 import { openImageSource, type SourceOptions } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatImageReference, type ImageReference, parseImageReference } from '../oci/reference.js';
 import { exitCodeFor, formatReports, type OutputFormat } from '../report/format.js';
 import type { FailOn, Report } from '../report/types.js';
-import { lintImage } from '../rules/engine.js';
+import { activeRules, lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
+import { connectEngine } from '../run/engine.js';
+import type { RunObservations } from '../run/observations.js';
+import { runImage } from '../run/runner.js';
 import { toolVersion } from '../version.js';
 import { progressLine, useColor, writeOutput } from './output.js';
 
@@ -41,11 +46,11 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
     if (!ruleMetadata.has(id)) throw new UsageError(`unknown rule '${id}' (see ivoc rules)`);
   }
   const profile = await loadProfile(args.profile ?? 'ivoa', new Set(ruleMetadata.keys()));
-  if (args.run) {
-    throw new UsageError(
-      '--run (starting the container with a Docker engine) is not available in this version yet',
-    );
-  }
+  // --run: the engine must answer before any image is read (exit 3 otherwise).
+  const wantsRun =
+    args.run === true &&
+    activeRules(allRules, profile, only).some(({ rule }) => rule.meta.evidence.includes('run'));
+  const docker = wantsRun ? await connectEngine() : undefined;
   const sourceOptions: SourceOptions = {};
   if (args.creds !== undefined) sourceOptions.creds = args.creds;
   if (args.insecureRegistry !== undefined) sourceOptions.insecureRegistries = args.insecureRegistry;
@@ -60,6 +65,7 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
         only,
         cache: args.cache,
         quiet: args.quiet === true,
+        docker,
       }),
     );
   }
@@ -87,12 +93,16 @@ async function lintOne(
     only: string[] | undefined;
     cache: boolean | undefined;
     quiet: boolean;
+    docker: Dockerode | undefined;
   },
 ): Promise<Report> {
   try {
     const source = await openImageSource(reference, sourceOptions);
     const progress = progressLine(options.quiet);
     try {
+      const run = options.docker
+        ? await runEvidence(options.docker, source, options.profile, options.platform)
+        : undefined;
       return await lintImage(source, {
         profile: options.profile,
         rules: allRules,
@@ -101,6 +111,7 @@ async function lintOne(
         input,
         reference,
         ...(options.only ? { only: options.only } : {}),
+        ...(run ? { run: run as unknown as Record<string, unknown> } : {}),
         scan: {
           ...(options.cache === false ? { cache: false as const } : {}),
           ...(progress.update ? { onProgress: progress.update } : {}),
@@ -115,6 +126,25 @@ async function lintOne(
     // An image that cannot be read still gets a report (exit 3), and the others are still checked.
     process.stderr.write(`ivoc: ${error.describe()}\n`);
     return unreadableReport(reference, options.profile, error);
+  }
+}
+
+/** Starts the image in the engine as the profile's platform would (src/run/), for the run rules. */
+async function runEvidence(
+  docker: Dockerode,
+  source: Awaited<ReturnType<typeof openImageSource>>,
+  profile: Awaited<ReturnType<typeof loadProfile>>,
+  platform: ReturnType<typeof parsePlatform>,
+): Promise<RunObservations> {
+  const loaded = await loadImage(source, { platform, anyPlatform: true });
+  try {
+    return await runImage({ docker, source, loaded, profile });
+  } catch (error) {
+    if (error instanceof IvocError) throw error;
+    throw new TransportError('ERR_ENGINE', `--run: ${(error as Error).message}`, {
+      image: loaded.name,
+      cause: error,
+    });
   }
 }
 

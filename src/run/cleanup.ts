@@ -1,0 +1,71 @@
+/**
+ * Cleanup registry: everything a run creates in the engine (its container,
+ * with its anonymous volumes) registers a cleanup here before it exists, and
+ * removes it when it is gone. On SIGINT/SIGTERM the process runs every pending
+ * cleanup (bounded) before it exits; `--rm` alone would not cover a kill
+ * between create and start, or a container that ignores its stop signal.
+ */
+
+type Cleanup = () => Promise<void>;
+
+const pending = new Map<number, Cleanup>();
+let next = 1;
+let installed = false;
+let exiting = false;
+
+/** How long a signal waits for pending cleanups before the process exits anyway. */
+const signalBoundMs = 15_000;
+
+async function runAll(): Promise<void> {
+  const all = [...pending.values()];
+  pending.clear();
+  await Promise.allSettled(all.map((cleanup) => cleanup()));
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (exiting) return;
+  exiting = true;
+  const code = signal === 'SIGINT' ? 130 : 143;
+  process.stderr.write(`ivoc: ${signal}: removing the run's containers\n`);
+  const bound = setTimeout(() => process.exit(code), signalBoundMs);
+  bound.unref();
+  runAll().finally(() => process.exit(code));
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export interface Registration {
+  /** Runs the cleanup now (once) and forgets it. */
+  run(): Promise<void>;
+}
+
+/** Registers CLEANUP to run on `run()`, or on SIGINT/SIGTERM if that comes first. */
+export function registerCleanup(cleanup: Cleanup): Registration {
+  install();
+  const key = next++;
+  let done: Promise<void> | undefined;
+  const once: Cleanup = () => {
+    done ??= cleanup();
+    return done;
+  };
+  pending.set(key, once);
+  return {
+    run: async () => {
+      try {
+        await once();
+      } finally {
+        pending.delete(key);
+      }
+    },
+  };
+}
+
+/** Number of cleanups not yet run (tests). */
+export function pendingCleanups(): number {
+  return pending.size;
+}

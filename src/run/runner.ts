@@ -1,0 +1,344 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type Dockerode from 'dockerode';
+import tarStream from 'tar-stream';
+import type { ImageSource } from '../oci/content.js';
+import type { LoadedImage } from '../oci/image.js';
+import { mergedLabels } from '../rules/labels.js';
+import type { ResolvedProfile } from '../rules/types.js';
+import { isInteractive } from '../rules/util/session.js';
+import { redactEnvEntry, redacted, secretValueKind } from '../secrets.js';
+import { registerCleanup } from './cleanup.js';
+import { ensureImageInEngine } from './engine.js';
+import type { RunObservations } from './observations.js';
+import { probeChain, tcpAccepts } from './probe.js';
+
+/**
+ * Starts an image as a platform would (spec/standard.md 4.9) and records what
+ * happened (RunObservations). It judges nothing: the run rules do. The
+ * container is always removed, with its anonymous volumes, whatever happens.
+ */
+
+export const runLabel = 'ivoc.run';
+const basePathLabel = 'net.ivoa.container.base-path';
+const typeLabelKey = 'net.ivoa.container.type';
+const logLines = 20;
+const pollMs = 250;
+
+export interface RunOptions {
+  docker: Dockerode;
+  source: ImageSource;
+  loaded: LoadedImage;
+  profile: ResolvedProfile;
+  signal?: AbortSignal;
+  /** Extra time on top of the profile's start-up time-out before the run is cut (load, process list, logs). */
+  graceSeconds?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Docker's memory syntax ('2g', '512m', '1073741824') in bytes. */
+export function parseMemory(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(value.trim());
+  if (!match) throw new Error(`bad memory value '${value}'`);
+  const scale = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    match[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'
+  ];
+  return Math.round(Number(match[1]) * scale);
+}
+
+/** IDs (UIDs and GIDs) in the image's /etc/passwd and /etc/group, read from the created container. */
+async function imageIds(container: Dockerode.Container): Promise<Set<number>> {
+  const ids = new Set<number>();
+  for (const path of ['/etc/passwd', '/etc/group']) {
+    let archive: NodeJS.ReadableStream;
+    try {
+      archive = await container.getArchive({ path });
+    } catch {
+      continue;
+    }
+    const extract = tarStream.extract();
+    (archive as unknown as NodeJS.ReadableStream & { pipe: (d: unknown) => void }).pipe(extract);
+    for await (const entry of extract) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+        const fields = line.split(':');
+        for (const field of path === '/etc/passwd' ? [fields[2], fields[3]] : [fields[2]]) {
+          if (field !== undefined && /^\d+$/.test(field)) ids.add(Number(field));
+        }
+      }
+    }
+  }
+  return ids;
+}
+
+/** Demultiplexes the engine's log stream (8-byte frame headers, no TTY) into lines. */
+export function logText(buffer: Buffer): string[] {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  const framed =
+    buffer.length >= 8 && buffer[0]! <= 2 && buffer[1] === 0 && buffer[2] === 0 && buffer[3] === 0;
+  if (!framed) parts.push(buffer);
+  while (framed && offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return Buffer.concat(parts)
+    .toString('utf8')
+    .split('\n')
+    .filter((line, i, all) => line !== '' || i < all.length - 1);
+}
+
+/** A log line with credentials hidden: NAME=value pairs by name or value, and any value that looks like one. */
+export function redactLine(line: string): string {
+  const named = line.replace(/\b([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g, (pair) => redactEnvEntry(pair));
+  const kind = secretValueKind(named);
+  return kind === undefined ? named : `${redacted} (a line with a ${kind})`;
+}
+
+async function lastLogs(container: Dockerode.Container): Promise<string[]> {
+  try {
+    const buffer = (await container.logs({
+      stdout: true,
+      stderr: true,
+      tail: logLines,
+      follow: false,
+    })) as Buffer;
+    return logText(buffer).slice(-logLines).map(redactLine);
+  } catch {
+    return [];
+  }
+}
+
+async function processList(container: Dockerode.Container): Promise<string[] | undefined> {
+  try {
+    const top = (await container.top({ ps_args: '-o pid,args' })) as {
+      Titles: string[];
+      Processes: string[][];
+    };
+    const column = top.Titles.findIndex((title) => title === 'COMMAND' || title === 'CMD');
+    return top.Processes.map((row) => (column >= 0 ? row.slice(column).join(' ') : row.join(' ')));
+  } catch {
+    return undefined;
+  }
+}
+
+function pickId(taken: Set<number>): number {
+  for (;;) {
+    const id = randomInt(100_000, 200_000);
+    if (!taken.has(id)) return id;
+  }
+}
+
+/** Runs the image once under the profile and returns what was observed. */
+export async function runImage(options: RunOptions): Promise<RunObservations> {
+  const { docker, loaded, profile } = options;
+  const began = Date.now();
+  const labels = mergedLabels(loaded.config, loaded.manifest);
+  const sessionType = labels[typeLabelKey]?.trim() || undefined;
+  const type = sessionType === undefined ? undefined : profile.types[sessionType];
+  if (!type) {
+    const why =
+      sessionType === undefined
+        ? `the run needs a session type: ${typeLabelKey} is not set (IVC-META-003)`
+        : `the run needs a session type the profile knows: '${sessionType}' is not a type of profile '${profile.name}' (IVC-META-003)`;
+    return { version: 1, notRun: why };
+  }
+  const behaviour = type.behavesAs;
+  const interactive = isInteractive(behaviour);
+  if (interactive && type.port === undefined) {
+    return { version: 1, notRun: `the profile gives type '${sessionType}' no well-known port` };
+  }
+  const run = profile.parameters.run;
+  const obs: RunObservations = {
+    version: 1,
+    sessionType,
+    behaviour,
+    timeoutSeconds: run.startupTimeoutSeconds,
+    limits: { memory: run.memory, cpus: run.cpus, readOnlyRootfs: run.readOnlyRootfs },
+    timings: {},
+  };
+  const timings = obs.timings!;
+
+  let t = Date.now();
+  const imageId = await ensureImageInEngine(docker, options.source, loaded, options.signal);
+  obs.image = imageId;
+  timings.loadMs = Date.now() - t;
+
+  const id = randomBytes(6).toString('hex');
+  obs.id = id;
+  const name = `ivoc-run-${id}`;
+  const accessPath = `/session/ivoc-${id}/`;
+  const form = (type.basePath ?? labels[basePathLabel])?.trim() || undefined;
+  obs.basePath = { form: interactive ? form : undefined, accessPath };
+  const home = `/home/ivoc-${id}`;
+  obs.home = home;
+
+  const env: Record<string, string> = { ...run.env, HOME: home };
+  let command: string[] | undefined;
+  if (interactive && form?.startsWith('env:')) env[form.slice(4)] = accessPath;
+  if (interactive && form === 'arg') command = [accessPath];
+  if (behaviour === 'headless') command = run.smokeCommand ?? loaded.config.config?.Cmd ?? undefined;
+  if (command) obs.command = command;
+  obs.env = Object.keys(env).sort();
+  const port = interactive ? type.port! : undefined;
+  if (port !== undefined) obs.port = port;
+
+  // Removal by name works even when the create call's answer is lost (a signal mid-request).
+  const cleanup = registerCleanup(async () => {
+    await docker
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  });
+  const deadline = began + (run.startupTimeoutSeconds + (options.graceSeconds ?? 30)) * 1000;
+  try {
+    let container: Dockerode.Container | undefined;
+    let taken = new Set<number>([0]);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const uid = pickId(taken);
+      const gid = profile.parameters.user?.uid === undefined ? pickId(taken) : 100;
+      obs.uid = profile.parameters.user?.uid ?? uid;
+      obs.gid = gid;
+      t = Date.now();
+      const tmpfs: Record<string, string> = {
+        [home]: `rw,exec,nosuid,size=1g,uid=${obs.uid},gid=${gid},mode=0700`,
+      };
+      if (run.readOnlyRootfs) tmpfs['/tmp'] = 'rw,exec,nosuid,size=1g,mode=1777';
+      container = await docker.createContainer({
+        name,
+        Image: imageId,
+        User: `${obs.uid}:${gid}`,
+        Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+        ...(command ? { Cmd: command } : {}),
+        Labels: { [runLabel]: id },
+        ...(port !== undefined ? { ExposedPorts: { [`${port}/tcp`]: {} } } : {}),
+        HostConfig: {
+          ...(port !== undefined
+            ? { PortBindings: { [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }
+            : {}),
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: parseMemory(run.memory),
+          NanoCpus: Math.round(run.cpus * 1e9),
+          ReadonlyRootfs: run.readOnlyRootfs,
+          Tmpfs: tmpfs,
+          NetworkMode: 'bridge',
+        },
+      });
+      timings.createMs = Date.now() - t;
+      const ids = await imageIds(container);
+      if (!ids.has(obs.uid) && !ids.has(gid)) break;
+      if (profile.parameters.user?.uid !== undefined && !ids.has(gid)) break;
+      // The image knows this UID or GID: pick another (rare: the range is 100000-199999).
+      taken = new Set([...taken, ...ids]);
+      await container.remove({ force: true, v: true });
+      container = undefined;
+    }
+    if (!container) throw new Error('could not find a UID/GID absent from the image');
+
+    t = Date.now();
+    await container.start();
+    const startedAt = Date.now();
+    timings.startMs = startedAt - t;
+
+    if (behaviour === 'headless') {
+      await watchHeadless(container, obs, startedAt, run.startupTimeoutSeconds * 1000);
+    } else if (interactive) {
+      await watchInteractive(
+        container,
+        obs,
+        startedAt,
+        Math.min(deadline, startedAt + run.startupTimeoutSeconds * 1000),
+        options.signal,
+      );
+    } else {
+      // desktop-app: no display here; it must at least stay up a moment as the platform's user.
+      await sleep(Math.min(3_000, run.startupTimeoutSeconds * 1000));
+      obs.processes = await processList(container);
+    }
+    if (behaviour !== 'headless') {
+      const state = (await container.inspect()).State;
+      obs.exit = {
+        running: state.Running,
+        exitCode: state.Running ? undefined : state.ExitCode,
+        oomKilled: state.OOMKilled,
+      };
+      if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
+    }
+    obs.logs = await lastLogs(container);
+    obs.timedOut = Date.now() > deadline;
+  } finally {
+    await cleanup.run();
+    timings.totalMs = Date.now() - began;
+  }
+  return obs;
+}
+
+async function watchInteractive(
+  container: Dockerode.Container,
+  obs: RunObservations,
+  startedAt: number,
+  until: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const info = await container.inspect();
+  const binding = info.NetworkSettings.Ports?.[`${obs.port}/tcp`]?.[0];
+  obs.hostPort = binding ? Number(binding.HostPort) : undefined;
+  obs.tcp = { accepted: false, attempts: 0 };
+  obs.http = { probes: [], attempts: 0, answered: false };
+  if (!obs.hostPort) return;
+  const origin = `http://127.0.0.1:${obs.hostPort}`;
+  const stillRunning = async () => (await container.inspect()).State.Running;
+  while (Date.now() < until && !signal?.aborted) {
+    if (!obs.tcp.accepted) {
+      obs.tcp.attempts++;
+      if (await tcpAccepts('127.0.0.1', obs.hostPort)) {
+        obs.tcp.accepted = true;
+        obs.tcp.atMs = Date.now() - startedAt;
+      } else {
+        if (!(await stillRunning())) break;
+        await sleep(pollMs);
+        continue;
+      }
+    }
+    obs.http.attempts++;
+    const chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
+    obs.http.probes = chain;
+    const last = chain.at(-1)!;
+    // Retry while the app is still coming up: no answer, or a server error.
+    if (last.status !== undefined && last.status < 500) {
+      obs.http.answered = true;
+      obs.timings!.firstAnswerMs = Date.now() - startedAt;
+      break;
+    }
+    if (!(await stillRunning())) break;
+    await sleep(pollMs);
+  }
+  obs.processes = await processList(container);
+}
+
+async function watchHeadless(
+  container: Dockerode.Container,
+  obs: RunObservations,
+  startedAt: number,
+  timeoutMs: number,
+): Promise<void> {
+  // The process list while the smoke command runs, when it is still running.
+  const early = processList(container);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const waited = await Promise.race([container.wait() as Promise<{ StatusCode: number }>, timeout]);
+  clearTimeout(timer);
+  const processes = await early;
+  if (processes) obs.processes = processes;
+  if (waited === 'timeout') {
+    obs.smoke = { timedOut: true, ms: Date.now() - startedAt };
+    await container.kill().catch(() => undefined);
+  } else {
+    obs.smoke = { timedOut: false, exitCode: waited.StatusCode, ms: Date.now() - startedAt };
+  }
+}

@@ -1,0 +1,322 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  buildImage,
+  buildLayer,
+  busyboxLayer,
+  dockerClient,
+  file,
+  type Image,
+  type ImageSpec,
+  type Layer,
+  loadIntoEngine,
+  pushImage,
+  writeDockerArchive,
+  writeOciArchive,
+} from '../fixtures/index.js';
+import { runIvoc } from './support/cli.js';
+
+/**
+ * `ivoc lint --run` against the real engine: busybox images that pass and fail
+ * each run rule, and nothing left behind afterwards (interrupted runs included).
+ */
+
+const env = inject('testEnv');
+const run = Math.random().toString(36).slice(2, 8);
+const docker = dockerClient(env.dockerHost);
+let scratch: string;
+let base: Layer;
+let profilePath: string;
+
+interface RunResult {
+  rule: string;
+  status: string;
+  message: string;
+  evidence?: Record<string, unknown>;
+}
+
+const labels = {
+  'net.ivoa.container.spec-version': '1.0.0',
+  'net.ivoa.container.type': 'web',
+  'net.ivoa.container.port': '8888',
+  'net.ivoa.container.base-path': 'env:BASE_PATH',
+  // A distinct image per test run: its containers are found by ancestor.
+  'ivoc.test.run': run,
+};
+
+async function script(path: string, body: string): Promise<Layer> {
+  return buildLayer([file(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 })]);
+}
+
+/** Serves $HOME/www (writable HOME proves the mount), with the prefix created from $BASE_PATH. */
+const serveUnderPrefix = `set -e
+www="$HOME/www"
+mkdir -p "$www$BASE_PATH"
+echo '<a href="./x">ok</a>' > "$www$BASE_PATH/index.html"
+exec httpd -f -p 8888 -h "$www"`;
+
+async function webImage(
+  start: string,
+  overrides: Partial<ImageSpec> = {},
+  extra: Layer[] = [],
+): Promise<Image> {
+  return buildImage({
+    layers: [base, await script('/app/start', start), ...extra],
+    user: '1000:1000',
+    ports: [8888],
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+    entrypoint: ['/app/start'],
+    labels,
+    ...overrides,
+  });
+}
+
+async function archive(name: string, image: Image): Promise<string> {
+  const path = join(scratch, `${name}.oci.tar`);
+  await writeOciArchive(path, image);
+  return `oci-archive:${path}`;
+}
+
+async function lintRun(
+  reference: string,
+  extra: string[] = [],
+): Promise<{ code: number | null; results: Map<string, RunResult>; stderr: string }> {
+  const result = await runIvoc(
+    [
+      'lint',
+      reference,
+      '--run',
+      '--profile',
+      profilePath,
+      '--format',
+      'json',
+      '--rule',
+      'IVC-RUN-001,IVC-RUN-002,IVC-RUN-003,IVC-RUN-004,IVC-RUN-005',
+      ...extra,
+    ],
+    { DOCKER_HOST: env.dockerHost },
+  );
+  if (result.stdout.trim() === '') throw new Error(`no report: ${result.stderr}`);
+  const report = JSON.parse(result.stdout) as { results: RunResult[] };
+  return {
+    code: result.code,
+    results: new Map(report.results.map((r) => [r.rule, r])),
+    stderr: result.stderr,
+  };
+}
+
+/** Containers of ours (label ivoc.run) made from IMAGE, running or not. */
+async function leftovers(image: Image): Promise<number> {
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: ['ivoc.run'], ancestor: [image.configDescriptor.digest] },
+  });
+  return list.length;
+}
+
+function statuses(results: Map<string, RunResult>): Record<string, string> {
+  return Object.fromEntries([...results].map(([rule, r]) => [rule, r.status]));
+}
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(env.workDir, 'run-'));
+  base = await busyboxLayer();
+  profilePath = join(scratch, 'fast.yaml');
+  await writeFile(profilePath, 'extends: ivoa\nparameters:\n  run:\n    startupTimeoutSeconds: 6\n');
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('ivoc lint --run', () => {
+  it('an app that serves under the prefix it is given passes every run rule', async () => {
+    const image = await webImage(serveUnderPrefix);
+    const { code, results } = await lintRun(await archive('good', image));
+    expect(statuses(results)).toEqual({
+      'IVC-RUN-001': 'pass',
+      'IVC-RUN-002': 'pass',
+      'IVC-RUN-003': 'pass',
+      'IVC-RUN-004': 'pass',
+      'IVC-RUN-005': 'pass',
+    });
+    expect(code).toBe(0);
+    const uid = results.get('IVC-RUN-001')!.evidence!.uid as number;
+    expect(uid).toBeGreaterThanOrEqual(100000);
+    expect(uid).toBeLessThan(200000);
+    const probes = results.get('IVC-RUN-003')!.evidence!.probes as Array<{ url: string; status: number }>;
+    expect(probes.at(-1)!.status).toBe(200);
+    expect(probes[0]!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/session\/ivoc-[0-9a-f]+\/$/);
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('base-path arg: the access path is the first argument; docker-archive and docker-daemon sources', async () => {
+    const image = await webImage(serveUnderPrefix.replace('set -e', 'set -e\nBASE_PATH="$1"'), {
+      labels: { ...labels, 'net.ivoa.container.base-path': 'arg' },
+      cmd: ['/'],
+    });
+    const path = join(scratch, 'arg.docker.tar');
+    await writeDockerArchive(path, image, { repoTags: [`ivoc-test/run-arg:${run}`] });
+    const fromArchive = await lintRun(`docker-archive:${path}`);
+    expect(fromArchive.results.get('IVC-RUN-003')!.status).toBe('pass');
+    await loadIntoEngine(path, env.dockerHost);
+    const fromEngine = await lintRun(`docker-daemon:ivoc-test/run-arg:${run}`);
+    expect(statuses(fromEngine.results)).toMatchObject({ 'IVC-RUN-001': 'pass', 'IVC-RUN-003': 'pass' });
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('docker:// registry source is streamed into the engine', async () => {
+    const image = await webImage(serveUnderPrefix, {
+      labels: { ...labels, 'ivoc.test.variant': 'registry' },
+    });
+    const host = env.registries.anonymous.host;
+    await pushImage(image, `${host}/ivoc-test/run:${run}`);
+    const { results } = await lintRun(`docker://${host}/ivoc-test/run@${image.descriptor.digest}`);
+    expect(results.get('IVC-RUN-003')!.status).toBe('pass');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('Basic auth: IVC-RUN-004 fails with the challenge', async () => {
+    const image = await webImage(
+      serveUnderPrefix.replace(
+        'exec httpd -f -p 8888 -h "$www"',
+        'echo "/:user:pass" > "$HOME/httpd.conf"\nexec httpd -f -p 8888 -h "$www" -c "$HOME/httpd.conf" -r ivoc',
+      ),
+    );
+    const { code, results } = await lintRun(await archive('auth', image));
+    expect(results.get('IVC-RUN-004')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-004')!.message).toContain('401');
+    expect(results.get('IVC-RUN-002')!.status).toBe('pass');
+    expect(code).toBe(1);
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('a redirect to /login: IVC-RUN-004 and IVC-RUN-003 fail', async () => {
+    const redirect = await script(
+      '/app/redirect',
+      `read -r line\nprintf 'HTTP/1.0 302 Found\\r\\nLocation: /login?next=%%2F\\r\\nContent-Length: 0\\r\\n\\r\\n'`,
+    );
+    const image = await webImage('exec nc -ll -p 8888 -e /app/redirect', {}, [redirect]);
+    const { results } = await lintRun(await archive('login', image));
+    expect(results.get('IVC-RUN-004')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-004')!.message).toContain('/login');
+    expect(results.get('IVC-RUN-003')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-003')!.message).toContain('outside the access path');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('only starts as root: IVC-RUN-001 fails with the last log line', async () => {
+    const image = await webImage(
+      `if [ "$(id -u)" != 0 ]; then echo "must run as root, not $(id -u)" >&2; exit 1; fi\n${serveUnderPrefix}`,
+    );
+    const { results } = await lintRun(await archive('root', image));
+    const r1 = results.get('IVC-RUN-001')!;
+    expect(r1.status).toBe('fail');
+    expect(r1.message).toContain('exited with status 1');
+    expect(r1.message).toContain('must run as root');
+    expect(results.get('IVC-RUN-002')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-003')!.status).toBe('skip');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('listens on the wrong port: IVC-RUN-002 fails at the time-out', async () => {
+    const image = await webImage(serveUnderPrefix.replace('-p 8888', '-p 8080'));
+    const { results } = await lintRun(await archive('port', image));
+    expect(results.get('IVC-RUN-002')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-002')!.message).toContain('within 6 s');
+    expect(results.get('IVC-RUN-001')!.status).toBe('pass');
+    expect(results.get('IVC-RUN-003')!.status).toBe('skip');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('ignores the prefix: IVC-RUN-003 fails with 404', async () => {
+    const image = await webImage(
+      'mkdir -p "$HOME/www" && echo ok > "$HOME/www/index.html" && exec httpd -f -p 8888 -h "$HOME/www"',
+    );
+    const { results } = await lintRun(await archive('prefix', image));
+    expect(results.get('IVC-RUN-003')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-003')!.message).toContain('404');
+    expect(results.get('IVC-RUN-004')!.status).toBe('pass');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('exits at once: IVC-RUN-001 fails', async () => {
+    const image = await webImage('echo "nothing to do"; exit 0');
+    const { results } = await lintRun(await archive('exit', image));
+    expect(results.get('IVC-RUN-001')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-001')!.message).toContain('nothing to do');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('a hub process inside: IVC-RUN-005 fails', async () => {
+    const hub = await script('/usr/local/bin/jupyterhub', 'sleep 600');
+    const image = await webImage(
+      serveUnderPrefix.replace('exec httpd', '/usr/local/bin/jupyterhub &\nexec httpd'),
+      {},
+      [hub],
+    );
+    const { results } = await lintRun(await archive('hub', image));
+    expect(results.get('IVC-RUN-005')!.status).toBe('fail');
+    expect(results.get('IVC-RUN-005')!.message).toContain('jupyterhub');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('headless: the smoke command runs through the entrypoint; exit 0 passes, a failure fails', async () => {
+    const headless = { ...labels, 'net.ivoa.container.type': 'headless' };
+    delete (headless as Record<string, string>)['net.ivoa.container.base-path'];
+    const ok = buildImage({ layers: [base], user: '1000:1000', labels: headless, cmd: ['sh'] });
+    const passing = await lintRun(await archive('headless-ok', ok));
+    expect(passing.results.get('IVC-RUN-001')!.status).toBe('pass');
+    expect(passing.results.get('IVC-RUN-002')!.status).toBe('pass');
+    const failing = await webImage('echo "cannot open /data/input.fits" >&2; exit 2', {
+      labels: { ...headless, 'ivoc.test.variant': 'fails' },
+      ports: [],
+    });
+    const failed = await lintRun(await archive('headless-bad', failing));
+    const r1 = failed.results.get('IVC-RUN-001')!;
+    expect(r1.status).toBe('fail');
+    expect(r1.message).toContain('status 2');
+    expect(r1.message).toContain('cannot open /data/input.fits');
+    expect(await leftovers(ok)).toBe(0);
+    expect(await leftovers(failing)).toBe(0);
+  });
+
+  it('without --run the run rules skip; without an engine --run exits 3', async () => {
+    const image = await webImage(serveUnderPrefix, {
+      labels: { ...labels, 'ivoc.test.variant': 'noengine' },
+    });
+    const reference = await archive('noengine', image);
+    const plain = await runIvoc(['lint', reference, '--format', 'json', '--rule', 'IVC-RUN-001']);
+    const report = JSON.parse(plain.stdout) as { results: RunResult[] };
+    expect(report.results[0]!.status).toBe('skip');
+    expect(report.results[0]!.message).toContain('--run');
+    const none = await runIvoc(['lint', reference, '--run'], {
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+    });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain('Docker engine');
+  });
+
+  it('SIGINT mid-run removes the container', async () => {
+    const image = await webImage(serveUnderPrefix.replace('-p 8888', '-p 8081'), {
+      labels: { ...labels, 'ivoc.test.variant': 'sigint' },
+    });
+    const reference = await archive('sigint', image);
+    const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'lint', reference, '--run', '--profile', profilePath], {
+      env: { ...process.env, DOCKER_HOST: env.dockerHost },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Wait until the container exists, then interrupt.
+    for (let i = 0; i < 100 && (await leftovers(image)) === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await leftovers(image)).toBe(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(await leftovers(image)).toBe(0);
+  });
+});
