@@ -11,11 +11,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildImage,
+  buildIndex,
   buildLayer,
   busyboxLayer,
   file,
   type Image,
   type ImageSpec,
+  type Index,
   type Layer,
   skopeo,
   writeDockerArchive,
@@ -65,7 +67,7 @@ function webImage(overrides: Partial<ImageSpec> = {}): Image {
 }
 
 let layouts = 0;
-async function layoutOf(image: Image, tag = 'v1'): Promise<string> {
+async function layoutOf(image: Image | Index, tag = 'v1'): Promise<string> {
   const dir = join(scratch, `layout-${layouts++}`);
   await writeOciLayout(dir, image, { tag });
   return `oci:${dir}:${tag}`;
@@ -533,4 +535,86 @@ describe('ivoc publish: atomicity', () => {
       await tokenProxy.close();
     }
   }, 60_000);
+});
+
+describe('ivoc publish: multi-platform', () => {
+  function twoPlatforms(arm: Partial<ImageSpec> = {}): Index {
+    return buildIndex([webImage(), webImage({ platform: 'linux/arm64/v8', ...arm })]);
+  }
+
+  it('--all-platforms validates each platform, pushes the relabelled platform manifests, then the index', async () => {
+    const index = twoPlatforms();
+    const repository = repo('multi');
+    const result = await publish([
+      await layoutOf(index),
+      `${anonymous}/${repository}:v1`,
+      '--all-platforms',
+      '--format',
+      'json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson & {
+      manifests: Array<{ digest: string; platform: { architecture: string }; report?: string }>;
+    };
+    const got = await manifestAt(anonymous, repository, 'v1');
+    expect(got.descriptor.digest).toBe(out.digest);
+    const pushed = JSON.parse(got.bytes.toString()) as ImageIndex;
+    expect(pushed.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(pushed.manifests.map((m) => m.platform?.architecture)).toEqual(['amd64', 'arm64']);
+    expect(pushed.manifests.map((m) => m.digest)).toEqual(out.manifests.map((m) => m.digest));
+    expect(pushed.annotations?.['net.ivoa.container.type']).toBe('web');
+    for (const [i, entry] of pushed.manifests.entries()) {
+      const manifest = JSON.parse(
+        (await manifestAt(anonymous, repository, entry.digest)).bytes.toString(),
+      ) as ImageManifest;
+      expect(manifest.layers).toEqual(index.images[i]!.manifest.layers);
+      expect(manifest.annotations?.['net.ivoa.container.type']).toBe('web');
+      // Each platform manifest has its own report attached (fallback tag on this registry).
+      const fallback = JSON.parse(
+        (await manifestAt(anonymous, repository, `sha256-${entry.digest.slice(7)}`)).bytes.toString(),
+      ) as ImageIndex;
+      expect(fallback.manifests[0]?.digest).toBe(out.manifests[i]!.report);
+    }
+    const inspected = JSON.parse(
+      await skopeo([
+        'inspect',
+        '--tls-verify=false',
+        '--override-arch',
+        'arm64',
+        `docker://${anonymous}/${repository}:v1`,
+      ]),
+    ) as { Architecture: string; Labels: Record<string, string> };
+    expect(inspected.Architecture).toBe('arm64');
+    expect(inspected.Labels['net.ivoa.container.type']).toBe('web');
+  });
+
+  it('without --all-platforms publishes an index of the --platform manifest only', async () => {
+    const repository = repo('multi-one');
+    const result = await publish([
+      await layoutOf(twoPlatforms({ user: 'root' })),
+      `${anonymous}/${repository}:v1`,
+    ]);
+    expect(result.code).toBe(0);
+    const pushed = JSON.parse((await manifestAt(anonymous, repository, 'v1')).bytes.toString()) as ImageIndex;
+    expect(pushed.manifests.map((m) => m.platform?.architecture)).toEqual(['amd64']);
+  });
+
+  it('refuses the index when any chosen platform fails, writing nothing', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const repository = repo('multi-refused');
+      const result = await publish([
+        await layoutOf(twoPlatforms({ user: 'root' })),
+        `${proxy.host}/${repository}:v1`,
+        '--all-platforms',
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('linux/arm64');
+      expect(result.stderr).toContain('IVC-USER-001');
+      expect(proxy.requests).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
 });

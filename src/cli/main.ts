@@ -136,6 +136,10 @@ export async function main(argv: string[]): Promise<void> {
             type: 'boolean',
             describe: 'also tag X.Y.Z, X.Y and X from org.opencontainers.image.version',
           })
+          .option('all-platforms', {
+            type: 'boolean',
+            describe: 'index SRC: validate and publish every platform (default: --platform only)',
+          })
           .option('dry-run', {
             type: 'boolean',
             describe: 'validate and show what would be pushed; write nothing',

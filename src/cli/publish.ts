@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { formatPlatform, type Platform } from '../oci/descriptor.js';
 import { openImageSource, type SourceOptions } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatRegistryReference, parseImageReference } from '../oci/reference.js';
@@ -23,6 +24,7 @@ import { humanBytes, progressLine, writeOutput } from './output.js';
 export interface PublishArgs {
   tag?: string[];
   semverTags?: boolean;
+  allPlatforms?: boolean;
   dryRun?: boolean;
   digestFile?: string;
   format?: string;
@@ -69,21 +71,22 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
   const source = await openImageSource(sourceRef, sourceOptions);
   try {
     const progress = progressLine(quiet);
-    let report: Report;
-    try {
-      report = await lintImage(source, {
-        profile,
-        rules: allRules,
-        platform,
-        failOn,
-        input: src,
-        reference: sourceRef,
-        ...(progress.update ? { scan: { onProgress: progress.update } } : {}),
-      });
-    } finally {
-      progress.done();
-    }
-    if (exitCodeFor([report], failOn) !== 0) {
+    const validate = async (wanted: Platform): Promise<Report> => {
+      try {
+        return await lintImage(source, {
+          profile,
+          rules: allRules,
+          platform: wanted,
+          failOn,
+          input: src,
+          reference: sourceRef,
+          ...(progress.update ? { scan: { onProgress: progress.update } } : {}),
+        });
+      } finally {
+        progress.done();
+      }
+    };
+    const refuse = async (report: Report): Promise<number> => {
       const text = formatReports([report], 'text', {
         rules: ruleMetadata,
         color: false,
@@ -93,26 +96,40 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
         quiet: true,
       });
       process.stderr.write(text);
-      process.stderr.write(`ivoc: not published: ${src} does not comply with profile ${profile.name}\n`);
+      process.stderr.write(
+        `ivoc: not published: ${src} (${formatPlatform(report.image.platform)}) does not comply with profile ${profile.name}\n`,
+      );
       if (format === 'json') {
         await writeOutput(
           `${JSON.stringify({ published: false, verdict: report.verdict, report }, null, 2)}\n`,
         );
       }
       return 1;
-    }
+    };
+    const report = await validate(platform);
+    if (exitCodeFor([report], failOn) !== 0) return await refuse(report);
 
     const plan = await planPublish(source, destination, {
       platform,
       explicitDestTag,
+      ...(args.allPlatforms ? { allPlatforms: true } : {}),
       ...(args.tag ? { tags: args.tag } : {}),
       ...(args.semverTags ? { semverTags: true } : {}),
       ...(args.revision !== undefined ? { revision: args.revision } : {}),
       ...(args.source !== undefined ? { source: args.source } : {}),
     });
+    // An index: every other platform published is validated too, before DEST is contacted.
+    const platformReports = new Map<string, Report>();
+    for (const image of plan.images) {
+      const own = image.sourceDigest === (report.image.manifestDigest ?? report.image.digest);
+      const imageReport = own ? report : await validate(image.platform);
+      if (exitCodeFor([imageReport], failOn) !== 0) return await refuse(imageReport);
+      platformReports.set(image.sourceDigest, imageReport);
+    }
     const execute = {
       registry,
       report,
+      platformReports,
       ...(sourceRef.transport === 'docker'
         ? { mountFrom: { registry: sourceRef.registry, repository: sourceRef.repository } }
         : {}),
@@ -156,6 +173,18 @@ function jsonResult(result: PublishResult, report: Report): Record<string, unkno
     configDigest: result.config.digest,
     sourceDigest: result.sourceDigest,
     platform: result.platform,
+    ...(result.isIndex
+      ? {
+          manifests: result.images.map((image) => ({
+            digest: image.manifest.digest,
+            platform: image.platform,
+            sourceDigest: image.sourceDigest,
+            ...(result.platformReports?.[image.manifest.digest]
+              ? { report: result.platformReports[image.manifest.digest]!.descriptor.digest }
+              : {}),
+          })),
+        }
+      : {}),
     tags: result.tags.map((tag) => ({ tag, reference: `docker://${repo}:${tag}` })),
     labels: result.labels,
     annotated: result.annotated,
@@ -198,6 +227,9 @@ function summaryText(result: PublishResult): string {
   const { count, bytes } = blobTotals(result);
   const lines = [
     `published ${publishedName(result)}`,
+    ...(result.isIndex
+      ? [`  platforms: ${result.images.map((i) => formatPlatform(i.platform)).join(', ')}`]
+      : []),
     `  tags: ${result.tags.join(', ')}`,
     `  blobs: ${count.uploaded} uploaded (${humanBytes(bytes)}), ${count.mounted} mounted, ${count.present} already there`,
   ];

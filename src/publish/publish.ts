@@ -2,7 +2,10 @@ import { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { type ImageSource, maxConfigBytes, maxManifestBytes, readAll } from '../oci/content.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
-import { loadImage } from '../oci/image.js';
+import { digestOf } from '../oci/digest.js';
+import { type LoadedImage, loadImage } from '../oci/image.js';
+import { isManifestMediaType, MediaType } from '../oci/media-types.js';
+import { isRunnableEntry } from '../oci/platform.js';
 import type { ImageReference, RegistryReference } from '../oci/reference.js';
 import { formatRegistryReference } from '../oci/reference.js';
 import { openRegistryTarget, type RegistryOptions, type RegistryTarget } from '../oci/registry/index.js';
@@ -20,9 +23,8 @@ import { type BlobResult, pushBytes, transferBlobs, verifyPresent } from './tran
  * are in place; a failure before that leaves DEST's tags as they were.
  */
 
-export interface PublishPlan {
-  destination: RegistryReference;
-  /** The manifest that will be (or was) pushed. */
+/** One platform manifest as publish will push it. */
+export interface ImagePlan {
   manifest: Descriptor;
   manifestBytes: Buffer;
   config: Descriptor;
@@ -31,22 +33,36 @@ export interface PublishPlan {
   labels: Record<string, string>;
   /** Whether the labels went into manifest annotations too (OCI manifests). */
   annotated: boolean;
-  tags: string[];
-  /** The platform manifest published (an index source publishes the validated platform). */
   platform: Platform;
+  /** The source manifest it was made from. */
   sourceDigest: string;
+}
+
+export interface PublishPlan extends ImagePlan {
+  destination: RegistryReference;
+  tags: string[];
+  /**
+   * Every platform manifest pushed: one for an image SRC; for an index SRC the
+   * chosen platforms, and then `manifest`/`manifestBytes` above are the new index.
+   */
+  images: ImagePlan[];
+  isIndex: boolean;
 }
 
 export interface PublishResult extends PublishPlan {
   dryRun: boolean;
   blobs: BlobResult[];
   report?: AttachResult;
+  /** Reports attached to the platform manifests of an index, by manifest digest. */
+  platformReports?: Record<string, AttachResult>;
 }
 
 export interface PlanOptions extends DiscoveryOptions {
   tags?: readonly string[];
   semverTags?: boolean;
   platform?: Platform;
+  /** Index SRC: publish every runnable platform (default: only `platform`). */
+  allPlatforms?: boolean;
 }
 
 export function destinationReference(reference: ImageReference): RegistryReference {
@@ -89,13 +105,7 @@ export function tagsFor(
   return [...new Set(tags)];
 }
 
-/** Reads the source image (the validated platform) and computes what publish writes. */
-export async function planPublish(
-  source: ImageSource,
-  destination: RegistryReference,
-  options: PlanOptions & { explicitDestTag: boolean },
-): Promise<PublishPlan> {
-  const loaded = await loadImage(source, options.platform ? { platform: options.platform } : {});
+async function planImage(source: ImageSource, loaded: LoadedImage, options: PlanOptions): Promise<ImagePlan> {
   const context = { image: loaded.name };
   const manifestBytes = await readAll(source, loaded.descriptor, maxManifestBytes, {
     ...context,
@@ -108,7 +118,6 @@ export async function planPublish(
   const labels = discoveryLabels(loaded, options);
   const relabelled = relabel(loaded.name, loaded.descriptor, manifestBytes, configBytes, labels);
   return {
-    destination,
     manifest: relabelled.manifestDescriptor,
     manifestBytes: relabelled.manifestBytes,
     config: relabelled.configDescriptor,
@@ -116,16 +125,87 @@ export async function planPublish(
     layers: loaded.manifest.layers,
     labels,
     annotated: relabelled.annotated,
-    tags: tagsFor(destination, labels, options, options.explicitDestTag),
     platform: loaded.platform,
     sourceDigest: loaded.descriptor.digest,
   };
 }
 
+/**
+ * Reads the source (the validated platform; for an index, the chosen
+ * platforms) and computes what publish writes. Reads SRC only.
+ */
+export async function planPublish(
+  source: ImageSource,
+  destination: RegistryReference,
+  options: PlanOptions & { explicitDestTag: boolean },
+): Promise<PublishPlan> {
+  const loaded = await loadImage(source, options.platform ? { platform: options.platform } : {});
+  const primary = await planImage(source, loaded, options);
+  const tags = tagsFor(destination, primary.labels, options, options.explicitDestTag);
+  if (!loaded.index) return { ...primary, destination, tags, images: [primary], isIndex: false };
+
+  const entries = loaded.index.manifests.filter(
+    (entry) =>
+      isRunnableEntry(entry) &&
+      (options.allPlatforms === true || entry.digest === loaded.descriptor.digest) &&
+      isManifestMediaType(entry.mediaType),
+  );
+  const images: ImagePlan[] = [];
+  const replaced = new Map<string, ImagePlan>();
+  for (const entry of entries) {
+    const plan =
+      entry.digest === loaded.descriptor.digest
+        ? primary
+        : await planImage(source, await loadImage(source, { platform: entry.platform! }), options);
+    if (plan.sourceDigest !== entry.digest) continue; // two entries for one platform: the first wins
+    images.push(plan);
+    replaced.set(entry.digest, plan);
+  }
+  const rootBytes = await readAll(source, loaded.root, maxManifestBytes, {
+    image: loaded.name,
+    what: 'index',
+  });
+  const index = JSON.parse(rootBytes.toString('utf8')) as Record<string, unknown> & {
+    manifests: Descriptor[];
+  };
+  index.manifests = index.manifests.flatMap((entry) => {
+    const plan = replaced.get(entry.digest);
+    return plan
+      ? [
+          {
+            ...entry,
+            mediaType: plan.manifest.mediaType,
+            digest: plan.manifest.digest,
+            size: plan.manifest.size,
+          },
+        ]
+      : [];
+  });
+  const mediaType = typeof index.mediaType === 'string' ? index.mediaType : loaded.root.mediaType;
+  if (mediaType === MediaType.ociIndex) {
+    const annotations = (index.annotations ?? {}) as Record<string, string>;
+    index.annotations = { ...annotations, ...primary.labels };
+  }
+  const indexBytes = Buffer.from(JSON.stringify(index));
+  return {
+    ...primary,
+    manifest: { mediaType, digest: digestOf(indexBytes), size: indexBytes.length },
+    manifestBytes: indexBytes,
+    annotated: mediaType === MediaType.ociIndex,
+    sourceDigest: loaded.root.digest,
+    destination,
+    tags,
+    images,
+    isIndex: true,
+  };
+}
+
 export interface ExecuteOptions {
   registry: RegistryOptions;
-  /** The validation report to attach (JSON). */
+  /** The validation report of the primary platform (attached to the pushed root). */
   report: Report;
+  /** Index SRC: the report of each platform manifest, by source manifest digest. */
+  platformReports?: ReadonlyMap<string, Report>;
   parallel?: number;
   signal?: AbortSignal;
   onBlob?: (result: BlobResult) => void;
@@ -133,7 +213,7 @@ export interface ExecuteOptions {
   mountFrom?: { registry: string; repository: string };
 }
 
-/** Pushes a plan: layers, config, (verify), manifest, report, tags. */
+/** Pushes a plan: per platform layers, config, (verify), manifest; then the index, reports, tags. */
 export async function executePublish(
   source: ImageSource,
   plan: PublishPlan,
@@ -145,18 +225,38 @@ export async function executePublish(
   );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
-    const blobs = await transferBlobs(source, target, plan.layers, {
-      ...fetchOptions,
-      parallel: options.parallel ?? 3,
-      ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
-      ...(options.onBlob ? { onBlob: options.onBlob } : {}),
-    });
-    const configOutcome = await pushBytes(target, plan.config, plan.configBytes, fetchOptions);
-    blobs.push({ descriptor: plan.config, outcome: configOutcome });
-    options.onBlob?.({ descriptor: plan.config, outcome: configOutcome });
-    // Atomicity: the manifest goes up only once every blob it names answers HEAD at DEST.
-    await verifyPresent(target, [...plan.layers, plan.config], fetchOptions);
-    await pushManifest(target, plan, fetchOptions);
+    const blobs: BlobResult[] = [];
+    for (const image of plan.images) {
+      blobs.push(
+        ...(await transferBlobs(source, target, image.layers, {
+          ...fetchOptions,
+          parallel: options.parallel ?? 3,
+          ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
+          ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+        })),
+      );
+      const configOutcome = await pushBytes(target, image.config, image.configBytes, fetchOptions);
+      blobs.push({ descriptor: image.config, outcome: configOutcome });
+      options.onBlob?.({ descriptor: image.config, outcome: configOutcome });
+      // Atomicity: a manifest goes up only once every blob it names answers HEAD at DEST.
+      await verifyPresent(target, [...image.layers, image.config], fetchOptions);
+      await pushManifest(target, image, fetchOptions);
+    }
+    const platformReports: Record<string, AttachResult> = {};
+    if (plan.isIndex) {
+      await pushManifest(target, plan, fetchOptions);
+      for (const image of plan.images) {
+        const report = options.platformReports?.get(image.sourceDigest);
+        if (report === undefined) continue;
+        const artifact = buildReportArtifact(formatJson([report]), image.manifest, reportAnnotations(image));
+        platformReports[image.manifest.digest] = await attachReport(
+          target,
+          artifact,
+          image.manifest,
+          fetchOptions,
+        );
+      }
+    }
     const artifact = buildReportArtifact(
       formatJson([options.report]),
       plan.manifest,
@@ -164,7 +264,13 @@ export async function executePublish(
     );
     const report = await attachReport(target, artifact, plan.manifest, fetchOptions);
     for (const tag of plan.tags) await target.tag(plan.manifest, tag, fetchOptions);
-    return { ...plan, dryRun: false, blobs, report };
+    return {
+      ...plan,
+      dryRun: false,
+      blobs,
+      report,
+      ...(plan.isIndex ? { platformReports } : {}),
+    };
   } finally {
     await target.close();
   }
@@ -172,13 +278,13 @@ export async function executePublish(
 
 async function pushManifest(
   target: RegistryTarget,
-  plan: PublishPlan,
+  image: ImagePlan,
   options: { signal?: AbortSignal },
 ): Promise<void> {
-  await target.push(plan.manifest, Readable.from([plan.manifestBytes]), options);
+  await target.push(image.manifest, Readable.from([image.manifestBytes]), options);
 }
 
-function reportAnnotations(plan: PublishPlan): Record<string, string> {
+function reportAnnotations(plan: ImagePlan): Record<string, string> {
   const created = plan.labels['org.opencontainers.image.created'];
   return created === undefined ? {} : { 'org.opencontainers.image.created': created };
 }
@@ -192,7 +298,7 @@ export async function dryRunPublish(plan: PublishPlan, options: ExecuteOptions):
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
     const blobs: BlobResult[] = [];
-    for (const descriptor of [...plan.layers, plan.config]) {
+    for (const descriptor of plan.images.flatMap((image) => [...image.layers, image.config])) {
       const present = await target.exists(descriptor, fetchOptions);
       // 'uploaded' here means: would be uploaded (or mounted).
       blobs.push({ descriptor, outcome: present ? 'present' : 'uploaded' });
