@@ -82,7 +82,7 @@ async function archive(name: string, image: Image): Promise<string> {
 
 async function lintRun(
   reference: string,
-  extra: string[] = [],
+  profile = profilePath,
 ): Promise<{ code: number | null; results: Map<string, RunResult>; stderr: string }> {
   const result = await runIvoc(
     [
@@ -90,12 +90,11 @@ async function lintRun(
       reference,
       '--run',
       '--profile',
-      profilePath,
+      profile,
       '--format',
       'json',
       '--rule',
       'IVC-RUN-001,IVC-RUN-002,IVC-RUN-003,IVC-RUN-004,IVC-RUN-005',
-      ...extra,
     ],
     { DOCKER_HOST: env.dockerHost },
   );
@@ -300,11 +299,33 @@ describe('ivoc lint --run', () => {
     expect(none.stderr).toContain('Docker engine');
   });
 
-  it('SIGINT mid-run removes the container', async () => {
-    const image = await webImage(serveUnderPrefix.replace('-p 8888', '-p 8081'), {
-      labels: { ...labels, 'ivoc.test.variant': 'sigint' },
+  it('read-only root filesystem: an app that writes only under HOME still passes', async () => {
+    const image = await webImage(serveUnderPrefix, { labels: { ...labels, 'ivoc.test.variant': 'ro' } });
+    const roProfile = join(scratch, 'ro.yaml');
+    await writeFile(
+      roProfile,
+      'extends: ivoa\nparameters:\n  run:\n    startupTimeoutSeconds: 6\n    readOnlyRootfs: true\n    memory: 256m\n',
+    );
+    const { results } = await lintRun(await archive('ro', image), roProfile);
+    expect(statuses(results)).toMatchObject({ 'IVC-RUN-001': 'pass', 'IVC-RUN-003': 'pass' });
+    const writes = await webImage(`echo x > /app/state || exit 4\n${serveUnderPrefix}`, {
+      labels: { ...labels, 'ivoc.test.variant': 'ro-writes' },
     });
-    const reference = await archive('sigint', image);
+    const failed = await lintRun(await archive('ro-writes', writes), roProfile);
+    expect(failed.results.get('IVC-RUN-001')!.status).toBe('fail');
+    expect(failed.results.get('IVC-RUN-001')!.message).toContain('status 4');
+    expect(await leftovers(image)).toBe(0);
+    expect(await leftovers(writes)).toBe(0);
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s mid-run removes the container', async (signal, exitCode) => {
+    const image = await webImage(serveUnderPrefix.replace('-p 8888', '-p 8081'), {
+      labels: { ...labels, 'ivoc.test.variant': signal },
+    });
+    const reference = await archive(signal, image);
     const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
     const child = spawn(process.execPath, [bin, 'lint', reference, '--run', '--profile', profilePath], {
       env: { ...process.env, DOCKER_HOST: env.dockerHost },
@@ -315,8 +336,8 @@ describe('ivoc lint --run', () => {
     for (let i = 0; i < 100 && (await leftovers(image)) === 0; i++)
       await new Promise((r) => setTimeout(r, 100));
     expect(await leftovers(image)).toBe(1);
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    child.kill(signal);
+    expect(await exited).toBe(exitCode);
     expect(await leftovers(image)).toBe(0);
   });
 });

@@ -129,6 +129,9 @@ async function lintOne(
   }
 }
 
+/** Time allowed to a run beyond the profile's start-up time-out (image load, process list, clean-up). */
+const runBoundSeconds = 300;
+
 /** Starts the image in the engine as the profile's platform would (src/run/), for the run rules. */
 async function runEvidence(
   docker: Dockerode,
@@ -138,7 +141,11 @@ async function runEvidence(
 ): Promise<RunObservations> {
   const loaded = await loadImage(source, { platform, anyPlatform: true });
   try {
-    return await runImage({ docker, source, loaded, profile });
+    // A bounded total time per image: load, start, probes and clean-up.
+    const signal = AbortSignal.timeout(
+      (profile.parameters.run.startupTimeoutSeconds + runBoundSeconds) * 1000,
+    );
+    return await runImage({ docker, source, loaded, profile, signal });
   } catch (error) {
     if (error instanceof IvocError) throw error;
     throw new TransportError('ERR_ENGINE', `--run: ${(error as Error).message}`, {

@@ -111,6 +111,13 @@ export async function ensureImageInEngine(
     pack.destroy(error as Error);
     archive.destroy(error as Error);
   });
+  const abort = () =>
+    archive.destroy(
+      new TransportError('ERR_TIMEOUT', 'the image load was cut: the run took too long', {
+        image: loaded.name,
+      }),
+    );
+  signal?.addEventListener('abort', abort, { once: true });
   try {
     const response = await docker.loadImage(archive, { quiet: true });
     const messages = await new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
@@ -125,7 +132,14 @@ export async function ensureImageInEngine(
     }
   } catch (error) {
     await feed.catch(() => undefined);
+    if (signal?.aborted)
+      throw new TransportError('ERR_TIMEOUT', 'the image load was cut: the run took too long', {
+        image: loaded.name,
+        cause: error,
+      });
     throw engineError('docker load of the image failed', error, loaded.name);
+  } finally {
+    signal?.removeEventListener('abort', abort);
   }
   const loadedId = await imageId(docker, id);
   if (loadedId === undefined) {

@@ -268,7 +268,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
       if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
     }
     obs.logs = await lastLogs(container);
-    obs.timedOut = Date.now() > deadline;
+    obs.timedOut = options.signal?.aborted === true || Date.now() > deadline;
   } finally {
     await cleanup.run();
     timings.totalMs = Date.now() - began;
