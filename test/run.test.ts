@@ -242,11 +242,19 @@ describe('ivoc lint --run', () => {
     expect(await leftovers(image)).toBe(0);
   });
 
-  it('exits at once: IVC-RUN-001 fails', async () => {
-    const image = await webImage('echo "nothing to do"; exit 0');
+  it('exits at once: IVC-RUN-001 fails, with the last log lines redacted', async () => {
+    const token = `ghp_${'a1B2c3D4e5'.repeat(4)}`;
+    const image = await webImage(
+      `echo "API_TOKEN=${token}"\necho "using ${token} now"\necho "nothing to do"; exit 0`,
+    );
     const { results } = await lintRun(await archive('exit', image));
-    expect(results.get('IVC-RUN-001')!.status).toBe('fail');
-    expect(results.get('IVC-RUN-001')!.message).toContain('nothing to do');
+    const r1 = results.get('IVC-RUN-001')!;
+    expect(r1.status).toBe('fail');
+    expect(r1.message).toContain('nothing to do');
+    // The last log lines are in the evidence, credentials redacted.
+    const logs = r1.evidence!.logs as string[];
+    expect(logs).toContain('API_TOKEN=<redacted>');
+    expect(JSON.stringify(r1)).not.toContain(token);
     expect(await leftovers(image)).toBe(0);
   });
 
