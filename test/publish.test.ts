@@ -19,8 +19,10 @@ import {
   type ImageSpec,
   type Index,
   type Layer,
+  loadIntoEngine,
   skopeo,
   writeDockerArchive,
+  writeOciArchive,
   writeOciLayout,
 } from '../fixtures/index.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/descriptor.js';
@@ -617,4 +619,44 @@ describe('ivoc publish: multi-platform', () => {
       await proxy.close();
     }
   });
+});
+
+describe('ivoc publish: other transports', () => {
+  it('publishes from an oci-archive and from the Docker engine (docker-daemon:), layers as stored', async () => {
+    const image = webImage();
+    const archive = join(scratch, 'src.oci.tar');
+    await writeOciArchive(archive, image, { tag: 'v1' });
+    const fromArchive = await publish([
+      `oci-archive:${archive}:v1`,
+      `${anonymous}/${repo('from-archive')}:v1`,
+    ]);
+    expect(fromArchive.stderr).toContain('published');
+    expect(fromArchive.code).toBe(0);
+
+    const dockerImage = webImage({ mediaTypes: 'docker' });
+    const saved = join(scratch, 'engine.tar');
+    const name = `ivoc-publish-${run}/engine:v1`;
+    await writeDockerArchive(saved, dockerImage, { repoTags: [name] });
+    await loadIntoEngine(saved, env.dockerHost);
+    try {
+      const repository = repo('from-daemon');
+      const result = await publish(
+        [`docker-daemon:${name}`, `${anonymous}/${repository}:v1`, '--format', 'json'],
+        {
+          DOCKER_HOST: env.dockerHost,
+        },
+      );
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const out = JSON.parse(result.stdout) as PublishJson;
+      const inspected = JSON.parse(
+        await skopeo(['inspect', '--tls-verify=false', `docker://${anonymous}/${repository}:v1`]),
+      ) as { Digest: string; Labels: Record<string, string> };
+      expect(inspected.Digest).toBe(out.digest);
+      expect(inspected.Labels['net.ivoa.container.type']).toBe('web');
+      expect(inspected.Labels['org.opencontainers.image.created']).toBeDefined();
+    } finally {
+      await exec('docker', ['-H', env.dockerHost, 'image', 'rm', '-f', name]).catch(() => undefined);
+    }
+  }, 120_000);
 });
