@@ -3,7 +3,7 @@
 // command, measured in the same run, alternating, ratios into bench/RESULTS.md.
 //
 //   npm run bench -- [--size small|medium|large] [--only NAME[,NAME...]] [--reps N]
-//                    [--no-build] [--no-write] [--wait-quiet[=LOAD]]
+//                    [--no-build] [--no-write] [--wait-quiet[=IDLE%]]
 //
 // NAMEs: inspect (a), bytes, scan (b and d), warm (c); `profile` (not in the
 // default set) runs one cold scan under `node --cpu-prof` and prints the top
@@ -31,7 +31,7 @@ const MB = 1e6;
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    'usage: node bench/run.mjs [--size small|medium|large] [--only inspect,bytes,scan,warm,profile] [--reps N] [--no-build] [--no-write] [--wait-quiet[=LOAD]]\n',
+    'usage: node bench/run.mjs [--size small|medium|large] [--only inspect,bytes,scan,warm,profile] [--reps N] [--no-build] [--no-write] [--wait-quiet[=IDLE%]]\n',
   );
   process.exit(2);
 }
@@ -65,7 +65,7 @@ function parseArgs(argv) {
         options.write = false;
         break;
       case '--wait-quiet':
-        options.waitQuiet = inline === undefined ? 0.5 : Number(inline);
+        options.waitQuiet = inline === undefined ? 90 : Number(inline);
         break;
       case '--help':
       case '-h':
@@ -163,12 +163,42 @@ function machine() {
   };
 }
 
-async function waitQuiet(threshold) {
-  const deadline = Date.now() + 30 * 60_000;
-  while (loadavg()[0] > threshold && Date.now() < deadline) {
-    log(`waiting for a quiet machine: load ${loadavg()[0].toFixed(2)} > ${threshold}`);
-    await sleep(30_000);
-  }
+/** Share of CPU time (0-100) the whole machine spent idle over the next MS milliseconds (/proc/stat). */
+async function idlePercent(ms) {
+  const sample = () => {
+    const fields = readFileSync('/proc/stat', 'latin1')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  await sleep(ms);
+  const b = sample();
+  return b.total === a.total ? 100 : (100 * (b.idle - a.idle)) / (b.total - a.total);
+}
+
+/**
+ * With --wait-quiet=IDLE: before each repetition, waits (up to 2 min) until the
+ * machine was at least IDLE % idle over 2 s, so other agents' bursts fall
+ * between repetitions rather than inside them. Returns the idle share seen.
+ */
+function quietGate(threshold) {
+  const seen = [];
+  const gate = async () => {
+    if (threshold === undefined) return;
+    const deadline = Date.now() + 120_000;
+    let idle = await idlePercent(2000);
+    while (idle < threshold && Date.now() < deadline) {
+      log(`  waiting for a quiet machine: ${idle.toFixed(0)} % idle < ${threshold} %`);
+      idle = await idlePercent(2000);
+    }
+    seen.push(round(idle, 0));
+  };
+  gate.seen = seen;
+  return gate;
 }
 
 // ---------------------------------------------------------------- running one command
@@ -348,10 +378,12 @@ async function measureInspect(ctx) {
     throw new Error(`ivoc inspect ${image}: ${summary.layers?.length} layers, expected ${ctx.image.layers}`);
   await runOnce(...commands.node);
   await runOnce(...commands.skopeo);
+  const gate = quietGate(ctx.waitQuiet);
   const loadBefore = loadNow();
   const times = { ours: [], node: [], skopeo: [] };
   const order = ['ours', 'node', 'skopeo'];
   for (let i = 0; i < reps; i++) {
+    await gate();
     // Rotate who goes first, so no side always runs right after the other.
     for (let k = 0; k < order.length; k++) {
       const name = order[(i + k) % order.length];
@@ -363,6 +395,7 @@ async function measureInspect(ctx) {
     date: new Date().toISOString(),
     loadBefore,
     loadAfter: loadNow(),
+    idleBeforeReps: gate.seen,
     reps,
     ours: stats(times.ours),
     nodeStartup: stats(times.node),
@@ -468,9 +501,11 @@ async function measureScan(ctx) {
   // Warm-up (not counted): the registry's blob files into the page cache, both programs' binaries too.
   if (ctx.scan) await scanOnce();
   await copyOnce();
+  const gate = quietGate(ctx.waitQuiet);
   const loadBefore = loadNow();
   const runs = { ours: [], skopeo: [] };
   for (let i = 0; i < reps; i++) {
+    await gate();
     const order = i % 2 === 0 ? ['ours', 'skopeo'] : ['skopeo', 'ours'];
     for (const name of order) {
       if (name === 'ours' && !ctx.scan) continue;
@@ -483,6 +518,7 @@ async function measureScan(ctx) {
     date: new Date().toISOString(),
     loadBefore,
     loadAfter: loadNow(),
+    idleBeforeReps: gate.seen,
     reps,
     skopeo: stats(pick(runs.skopeo, 'ms')),
     skopeoRss: stats(pick(runs.skopeo, 'maxRssKiB')),
@@ -529,9 +565,11 @@ async function measureWarm(ctx) {
   }
   await runOnce(...ours(image, ['--scan']), { env: warm.env });
   await runOnce(...ours(image), { env: plain.env });
+  const gate = quietGate(ctx.waitQuiet);
   const loadBefore = loadNow();
   const times = { warm: [], inspect: [] };
   for (let i = 0; i < reps; i++) {
+    await gate();
     const order = i % 2 === 0 ? ['warm', 'inspect'] : ['inspect', 'warm'];
     for (const name of order) {
       const [command, args] = name === 'warm' ? ours(image, ['--scan']) : ours(image);
@@ -542,6 +580,7 @@ async function measureWarm(ctx) {
     date: new Date().toISOString(),
     loadBefore,
     loadAfter: loadNow(),
+    idleBeforeReps: gate.seen,
     reps,
     ours: stats(times.warm),
     reference: stats(times.inspect),
@@ -745,6 +784,14 @@ const ms = (x) => (x === undefined ? '—' : x >= 1000 ? `${(x / 1000).toFixed(2
 const mb = (kib) => (kib === undefined ? '—' : `${((kib * 1024) / MB).toFixed(0)} MB`);
 const verdict = (ok) => (ok ? 'pass' : '**fail**');
 
+/** The machine's state around a measurement: 1-minute load before it; idle share before each repetition. */
+function conditions(r) {
+  const idle = r.idleBeforeReps?.length
+    ? `; ${Math.min(...r.idleBeforeReps)}–${Math.max(...r.idleBeforeReps)} % idle`
+    : '';
+  return `${r.loadBefore}${idle}`;
+}
+
 function rows(entry) {
   const m = entry.measurements;
   const out = [];
@@ -758,7 +805,7 @@ function rows(entry) {
       `${inspect.ratio.toFixed(2)} (min ${inspect.ratioMin.toFixed(2)})`,
       TARGETS.inspect.text,
       verdict(TARGETS.inspect.pass(inspect)),
-      inspect.loadBefore,
+      conditions(inspect),
     ]);
   }
   const scan = m.scan;
@@ -773,9 +820,9 @@ function rows(entry) {
         '—',
         TARGETS.scan.text,
         '—',
-        scan.loadBefore,
+        conditions(scan),
       ]);
-      out.push(['d', 'peak RSS of (b)', scan.unavailable, '—', '—', TARGETS.rss.text, '—', scan.loadBefore]);
+      out.push(['d', 'peak RSS of (b)', scan.unavailable, '—', '—', TARGETS.rss.text, '—', conditions(scan)]);
     } else {
       out.push([
         'b',
@@ -785,7 +832,7 @@ function rows(entry) {
         `${scan.ratio.toFixed(2)} (min ${scan.ratioMin.toFixed(2)})`,
         TARGETS.scan.text,
         verdict(TARGETS.scan.pass(scan)),
-        scan.loadBefore,
+        conditions(scan),
       ]);
       out.push([
         'd',
@@ -795,7 +842,7 @@ function rows(entry) {
         '—',
         TARGETS.rss.text,
         verdict(TARGETS.rss.pass(scan)),
-        scan.loadBefore,
+        conditions(scan),
       ]);
     }
   }
@@ -812,7 +859,7 @@ function rows(entry) {
         `${warm.ratio.toFixed(2)} (min ${warm.ratioMin.toFixed(2)})`,
         TARGETS.warm.text,
         verdict(TARGETS.warm.pass(warm)),
-        warm.loadBefore,
+        conditions(warm),
       ]);
     }
   }
@@ -843,7 +890,7 @@ function renderSize(size, entry) {
         'ratio (medians)',
         'target',
         'result',
-        'load',
+        'load before; idle before reps',
       ],
       rows(entry),
     ),
@@ -965,7 +1012,6 @@ function printTable(size, entry) {
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   ensurePrograms();
-  if (options.waitQuiet !== undefined) await waitQuiet(options.waitQuiet);
   if (options.build) {
     log('npm run build');
     const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
@@ -998,6 +1044,7 @@ async function main() {
       image,
       images: built,
       reps: options.reps,
+      waitQuiet: options.waitQuiet,
       scan: await scanSupported(),
       cleanups,
     };
