@@ -327,6 +327,29 @@ describe('ivoc publish', () => {
       (await manifestAt(anonymous, repository, fallback)).bytes.toString(),
     ) as ImageIndex;
     expect(index2.manifests).toHaveLength(1);
+
+    // ivoc lint --attached shows the report publish attached, in any format, without re-checking.
+    const shown = await runIvoc([
+      'lint',
+      '--attached',
+      `docker://${anonymous}/${repository}:v1`,
+      '--format',
+      'json',
+    ]);
+    expect(shown.stderr).toBe('');
+    expect(shown.code).toBe(0);
+    const attached = JSON.parse(shown.stdout) as { verdict: string; image: { digest: string } };
+    expect(attached.verdict).toBe('pass');
+    const text = await runIvoc(['lint', '--attached', `docker://${anonymous}/${repository}:v1`]);
+    expect(text.stdout).toMatch(/PASS/);
+    const none = await runIvoc([
+      'lint',
+      '--attached',
+      `docker://${anonymous}/${repository}@${artifact.config.digest}`,
+    ]);
+    expect(none.code).toBe(3);
+    const local = await runIvoc(['lint', '--attached', src]);
+    expect(local.code).toBe(2);
   });
 
   it('re-publishing after a label-only change uploads only config, manifest and report (<= 64 KB)', async () => {

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { ExitCode, IvocError, TransportError, UsageError } from '../errors.js';
+import { ExitCode, ImageError, IvocError, TransportError, UsageError } from '../errors.js';
 import { loadImage } from '../oci/image.js';
 import { openImageSource, type SourceOptions } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
@@ -32,6 +32,8 @@ export interface LintArgs {
   rule?: string[];
   cache?: boolean;
   verbose?: boolean;
+  /** Show the report `ivoc publish` attached to the image instead of checking it again. */
+  attached?: boolean;
 }
 
 /** `ivoc lint IMAGE...`: every image against the profile, one report each, exit code per interfaces.md. */
@@ -55,8 +57,22 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
   if (args.creds !== undefined) sourceOptions.creds = args.creds;
   if (args.insecureRegistry !== undefined) sourceOptions.insecureRegistries = args.insecureRegistry;
 
+  if (args.attached) {
+    for (const { input, reference } of references) {
+      if (reference.transport !== 'docker') {
+        throw new UsageError(
+          `--attached reads the report attached in a registry; '${input}' is not a registry image`,
+        );
+      }
+    }
+  }
+
   const reports: Report[] = [];
   for (const { input, reference } of references) {
+    if (args.attached) {
+      reports.push(await attachedReport(reference, sourceOptions, profile));
+      continue;
+    }
     reports.push(
       await lintOne(input, reference, sourceOptions, {
         profile,
@@ -126,6 +142,43 @@ async function lintOne(
     // An image that cannot be read still gets a report (exit 3), and the others are still checked.
     process.stderr.write(`ivoc: ${error.describe()}\n`);
     return unreadableReport(reference, options.profile, error);
+  }
+}
+
+/** The report `ivoc publish` attached to a registry image (referrers API or fallback tag). */
+async function attachedReport(
+  reference: ImageReference,
+  sourceOptions: SourceOptions,
+  profile: Awaited<ReturnType<typeof loadProfile>>,
+): Promise<Report> {
+  if (reference.transport !== 'docker') throw new UsageError('--attached needs a registry image');
+  const [{ openRegistryTarget }, { readAttachedReport }] = await Promise.all([
+    import('../oci/registry/index.js'),
+    import('../publish/report-artifact.js'),
+  ]);
+  const target = openRegistryTarget(reference, sourceOptions);
+  try {
+    const subject =
+      reference.digest ??
+      (await target.client.getManifest(reference.repository, reference.tag ?? 'latest')).descriptor.digest;
+    const found = await readAttachedReport(target, subject);
+    if (!found) {
+      throw new ImageError(
+        'ERR_NOT_FOUND',
+        'no ivoc report is attached to this image (publish it with ivoc publish)',
+        {
+          image: formatImageReference(reference),
+          blob: subject,
+        },
+      );
+    }
+    return found.report;
+  } catch (error) {
+    if (!(error instanceof IvocError) || error.exitCode === ExitCode.usage) throw error;
+    process.stderr.write(`ivoc: ${error.describe()}\n`);
+    return unreadableReport(reference, profile, error);
+  } finally {
+    await target.close();
   }
 }
 

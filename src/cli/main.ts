@@ -109,6 +109,11 @@ export async function main(argv: string[]): Promise<void> {
           })
           .option('rule', { type: 'string', array: true, describe: 'only these rule IDs' })
           .option('verbose', { type: 'boolean', describe: 'list passed rules and every finding' })
+          .option('attached', {
+            type: 'boolean',
+            describe:
+              'show the report ivoc publish attached to a registry image instead of checking it again',
+          })
           .option('cache', { type: 'boolean', default: true, describe: 'use the layer facts cache' }),
       async (args) => {
         const { lintCommand } = await import('./lint.js');

@@ -1,10 +1,13 @@
 import { Readable } from 'node:stream';
-import { IvocError, TransportError } from '../errors.js';
-import type { FetchOptions } from '../oci/content.js';
-import type { Descriptor, ImageIndex } from '../oci/descriptor.js';
+import { ImageError, IvocError, TransportError } from '../errors.js';
+import { type FetchOptions, maxConfigBytes, maxManifestBytes, readAll } from '../oci/content.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
+import { formatImageReference } from '../oci/reference.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
+import type { Report } from '../report/types.js';
+import { schemaIds, validator } from '../schemas.js';
 import { pushBytes } from './transfer.js';
 
 /**
@@ -173,4 +176,39 @@ export async function findReports(
 function repositoryOf(target: RegistryTarget): string {
   const ref = target.reference;
   return ref.transport === 'docker' ? ref.repository : '';
+}
+
+/**
+ * The newest validation report attached to `subject` (the one publish wrote
+ * last), read back and checked against the published report schema; undefined
+ * when none is attached.
+ */
+export async function readAttachedReport(
+  target: RegistryTarget,
+  subject: string,
+  options: FetchOptions = {},
+): Promise<{ report: Report; descriptor: Descriptor } | undefined> {
+  const found = await findReports(target, subject, options);
+  const descriptor = found.at(-1);
+  if (!descriptor) return undefined;
+  const where = { image: formatImageReference(target.reference), what: 'attached report' };
+  const manifest = JSON.parse(
+    (await readAll(target, descriptor, maxManifestBytes, where, options)).toString('utf8'),
+  ) as Partial<ImageManifest>;
+  const layer = manifest.layers?.find((entry) => entry.mediaType === reportArtifactType);
+  if (!layer) {
+    throw new ImageError('ERR_MANIFEST_INVALID', 'the attached report artifact has no report layer', {
+      image: where.image,
+      blob: descriptor.digest,
+    });
+  }
+  const report = JSON.parse((await readAll(target, layer, maxConfigBytes, where, options)).toString('utf8'));
+  const validate = validator(schemaIds.report);
+  if (!validate(report)) {
+    throw new ImageError('ERR_MANIFEST_INVALID', 'the attached report does not follow the report schema', {
+      image: where.image,
+      blob: layer.digest,
+    });
+  }
+  return { report: report as Report, descriptor };
 }
