@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import {
   decompressor,
   detectCompression,
   externalInflaters,
+  gzipProbeBytes,
   maxLayerBytesFromEnv,
   zstdWindowSize,
 } from '../src/oci/layer/decompress.js';
@@ -21,6 +23,21 @@ const inflaters = [
   { name: 'external', inflater: 'auto' as const, skip: !external.gzip },
   { name: 'in-process (IVOC_INFLATER=zlib)', inflater: 'zlib' as const, skip: false },
 ];
+
+/** Text-like bytes (words from a small vocabulary): about 3:1 or better under gzip -1. */
+function textBody(bytes: number): Buffer {
+  const words = ['layer', 'image', 'digest', 'config', 'manifest', 'blob', 'tar', 'gzip', 'root', 'etc'];
+  const parts: string[] = [];
+  let length = 0;
+  let seed = 7;
+  while (length < bytes) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    const word = words[seed % words.length] as string;
+    parts.push(word);
+    length += word.length + 1;
+  }
+  return Buffer.from(parts.join(' ')).subarray(0, bytes);
+}
 
 async function sampleTar(): Promise<Buffer> {
   return packTar([
@@ -149,13 +166,25 @@ describe.each(inflaters)('decompression, $name inflater', ({ inflater, skip }) =
     'uses the expected inflater, also when IVOC_INFLATER=zlib is set in the environment',
     async () => {
       const tar = await sampleTar();
+      // Compressible text, more than gzipProbeBytes of it compressed: the external inflater's case.
+      const text = await packTar([{ name: 'words.txt', body: textBody(4 * 1024 * 1024) }]);
       if (inflater === 'zlib') process.env.IVOC_INFLATER = 'zlib';
-      const gz = await inflate(gzip(tar));
-      expect(gz.output.equals(tar)).toBe(true);
+      const gzText = gzip(text, 1);
+      expect(gzText.length).toBeGreaterThan(gzipProbeBytes);
+      const gz = await inflate(gzText);
+      expect(gz.output.equals(text)).toBe(true);
       expect(gz.inflate.compression).toBe('gzip');
       expect(gz.inflate.inflaterName).toBe(
         inflater === 'zlib' ? 'zlib' : external.gzip?.command.split('/').pop(),
       );
+      // A small gzip layer, or one that does not compress, is inflated in-process whatever is installed.
+      const small = await inflate(gzip(tar));
+      expect(small.output.equals(tar)).toBe(true);
+      expect(small.inflate.inflaterName).toBe('zlib');
+      const noise = await packTar([{ name: 'noise.bin', body: randomBytes(1024 * 1024) }]);
+      const gzNoise = await inflate(gzip(noise, 1));
+      expect(gzNoise.output.equals(noise)).toBe(true);
+      expect(gzNoise.inflate.inflaterName).toBe('zlib');
       if (haveZstdBinary) {
         const zs = await inflate(zstd(tar));
         expect(zs.output.equals(tar)).toBe(true);
@@ -250,9 +279,10 @@ describe('in-process zstd (fzstd)', () => {
 
 describe.skipIf(!external.gzip)('external inflater process', () => {
   it('is killed when the decompressor is destroyed mid-stream', async () => {
-    const compressed = gzip(Buffer.alloc(20 * 1024 * 1024, 1), 1);
+    const compressed = gzip(textBody(20 * 1024 * 1024), 1);
     const inflate = decompressor('gzip', { inflater: 'auto' });
-    inflate.write(compressed.subarray(0, 4096));
+    // More than gzipProbeBytes: the inflater is chosen (and started) once they are in.
+    inflate.write(compressed.subarray(0, 2 * gzipProbeBytes));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const pid = inflate.pid;
     expect(pid).toBeTypeOf('number');
