@@ -1,7 +1,7 @@
 import { ExitCode } from '../errors.js';
 import { formatPlatform } from '../oci/descriptor.js';
 import { loadImage } from '../oci/image.js';
-import { openImageSource } from '../oci/open.js';
+import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatImageReference, parseImageReference } from '../oci/reference.js';
 import { redactEnvEntry, redactValue } from '../secrets.js';
@@ -50,10 +50,7 @@ interface FilesystemSummary {
 export async function inspectCommand(image: string, args: InspectArgs): Promise<number> {
   const reference = parseImageReference(image);
   const platform = parsePlatform(args.platform ?? 'linux/amd64');
-  const options: { creds?: string; insecureRegistries?: string[] } = {};
-  if (args.creds !== undefined) options.creds = args.creds;
-  if (args.insecureRegistry !== undefined) options.insecureRegistries = args.insecureRegistry;
-  const source = await openImageSource(reference, options);
+  const source = await openImageSource(reference, sourceOptionsFrom(args));
   try {
     const loaded = await loadImage(source, { platform });
     const config = loaded.config.config ?? {};

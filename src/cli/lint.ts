@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import { ExitCode, ImageError, IvocError, TransportError, UsageError } from '../errors.js';
 import { loadImage } from '../oci/image.js';
-import { openImageSource, type SourceOptions } from '../oci/open.js';
+import { openImageSource, type SourceOptions, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatImageReference, type ImageReference, parseImageReference } from '../oci/reference.js';
 import { exitCodeFor, formatReports, type OutputFormat } from '../report/format.js';
@@ -53,9 +53,7 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
     args.run === true &&
     activeRules(allRules, profile, only).some(({ rule }) => rule.meta.evidence.includes('run'));
   const docker = wantsRun ? await connectEngine() : undefined;
-  const sourceOptions: SourceOptions = {};
-  if (args.creds !== undefined) sourceOptions.creds = args.creds;
-  if (args.insecureRegistry !== undefined) sourceOptions.insecureRegistries = args.insecureRegistry;
+  const sourceOptions = sourceOptionsFrom(args);
 
   if (args.attached) {
     for (const { input, reference } of references) {

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { formatPlatform, type Platform } from '../oci/descriptor.js';
-import { openImageSource, type SourceOptions } from '../oci/open.js';
+import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatRegistryReference, parseImageReference } from '../oci/reference.js';
 import type { RegistryOptions } from '../oci/registry/index.js';
@@ -53,16 +53,9 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
   const format = args.format ?? 'text';
   if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: use text or json`);
   const profile = await loadProfile(args.profile ?? 'ivoa', new Set(ruleMetadata.keys()));
-  const sourceOptions: SourceOptions = {};
-  const registry: RegistryOptions = {};
-  if (args.creds !== undefined) {
-    sourceOptions.creds = args.creds;
-    registry.creds = args.creds;
-  }
-  if (args.insecureRegistry !== undefined) {
-    sourceOptions.insecureRegistries = args.insecureRegistry;
-    registry.insecureRegistries = args.insecureRegistry;
-  }
+  const sourceOptions = sourceOptionsFrom(args);
+  // The registry client takes the same two options.
+  const registry: RegistryOptions = { ...sourceOptions };
   const quiet = args.quiet === true;
   const say = (line: string) => {
     if (!quiet) process.stderr.write(`${line}\n`);

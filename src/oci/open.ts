@@ -44,3 +44,14 @@ export async function openImageSource(
       throw new UsageError('unknown transport', 'ERR_REFERENCE');
   }
 }
+
+/** SourceOptions from the common command-line options (--creds, --insecure-registry). */
+export function sourceOptionsFrom(args: {
+  creds?: string | undefined;
+  insecureRegistry?: string[] | undefined;
+}): SourceOptions {
+  const options: SourceOptions = {};
+  if (args.creds !== undefined) options.creds = args.creds;
+  if (args.insecureRegistry !== undefined) options.insecureRegistries = args.insecureRegistry;
+  return options;
+}
