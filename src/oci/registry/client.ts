@@ -486,8 +486,8 @@ export class RegistryClient {
       try {
         for (;;) {
           try {
-            for await (const chunk of body) {
-              let buffer = chunk as Buffer;
+            for await (const chunk of chunksOf(body)) {
+              let buffer = chunk;
               if (skip > 0) {
                 if (buffer.length <= skip) {
                   skip -= buffer.length;
@@ -933,6 +933,76 @@ export function nextLink(link: string | undefined): string | undefined {
     if (match && /\brel="?next"?/i.test(match[2] ?? '')) return match[1];
   }
   return undefined;
+}
+
+/**
+ * A stream's chunks one by one, as it emits them. Unlike `for await (… of
+ * stream)`, which reads a paused stream with `read()` and so concatenates
+ * every chunk buffered meanwhile into a new Buffer (a copy of most of a
+ * blob, into fresh memory), this hands out the chunks themselves. At most
+ * `queued` chunks wait here: past that the stream is paused. Errors are
+ * thrown as the stream emits them; a close before the end is an error.
+ */
+export async function* chunksOf(stream: Readable, queued = 4): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const onData = (chunk: Buffer | Uint8Array) => {
+    queue.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    if (queue.length >= queued) stream.pause();
+    signal();
+  };
+  const onEnd = () => {
+    ended = true;
+    signal();
+  };
+  const onError = (error: unknown) => {
+    failure ??= { error };
+    signal();
+  };
+  const onClose = () => {
+    if (!ended)
+      failure ??= {
+        error: Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }),
+      };
+    signal();
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
+  stream.on('close', onClose);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (failure) throw failure.error;
+      if (ended) return;
+      if (stream.readableEnded || stream.destroyed) {
+        // Ended or closed before we listened (or between two checks): the events above said which.
+        onClose();
+        continue;
+      }
+      const waiting = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      stream.resume();
+      await waiting;
+    }
+  } finally {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onError);
+    stream.off('close', onClose);
+  }
 }
 
 /** Re-chunks a stream into Buffers of exactly `size` bytes (the last may be shorter). */
