@@ -94,7 +94,9 @@ class TarSink extends Writable {
   private readonly parser: TarParser;
 
   constructor(parser: TarParser) {
-    super({ highWaterMark: 64 * 1024 });
+    // Each chunk is consumed synchronously: the mark only has to exceed one chunk, so that
+    // write() says true and the source is not paused and resumed for every chunk.
+    super({ highWaterMark: 4 * 1024 * 1024 });
     this.parser = parser;
   }
 
