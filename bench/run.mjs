@@ -10,10 +10,10 @@
 // frames. See bench/README.md.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { importTs, ROOT, startBenchEnv, WORK_DIR } from './env.mjs';
 
 const SIZES = ['small', 'medium', 'large'];
@@ -31,7 +31,7 @@ const MB = 1e6;
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    'usage: node bench/run.mjs [--size small|medium|large] [--only inspect,bytes,scan,warm,profile] [--reps N] [--no-build] [--no-write] [--wait-quiet[=IDLE%]]\n',
+    'usage: node bench/run.mjs [--size small|medium|large] [--only inspect,bytes,scan,warm,profile] [--reps N] [--no-build] [--no-write] [--wait-quiet[=IDLE%]] | --render\n',
   );
   process.exit(2);
 }
@@ -63,6 +63,9 @@ function parseArgs(argv) {
         break;
       case '--no-write':
         options.write = false;
+        break;
+      case '--render':
+        options.render = true;
         break;
       case '--wait-quiet':
         options.waitQuiet = inline === undefined ? 90 : Number(inline);
@@ -688,8 +691,12 @@ function perfBreakdown(perfData, frequency) {
         .map(([category, ms]) => ({ category, ms: round(ms, 0), share: round((100 * ms) / total, 1) })),
     };
   }
-  // --perf-basic-prof's symbol maps of the profiled node: not needed any more.
-  for (const pid of nodePids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  // --perf-basic-prof's symbol maps of the profiled node: next to perf.data (copy one back to /tmp for `perf report`).
+  for (const pid of nodePids) {
+    const map = `/tmp/perf-${pid}.map`;
+    if (existsSync(map)) copyFileSync(map, join(dirname(perfData), `perf-${pid}.map`));
+    rmSync(map, { force: true });
+  }
   return out;
 }
 
@@ -941,13 +948,17 @@ function renderSize(size, entry) {
       `**Warning**: the cold scan wrote nothing to IVOC_CACHE_DIR (${scan.cacheAfterColdScan.xdg.files} files under XDG_CACHE_HOME).`,
     );
   }
-  const loads = Object.values(entry.measurements)
-    .map((r) => r?.loadBefore)
-    .filter((x) => typeof x === 'number');
+  const timed = Object.values(entry.measurements).filter((r) => typeof r?.loadBefore === 'number');
+  const loads = timed.map((r) => r.loadBefore);
+  const gated = timed.filter((r) => r.idleBeforeReps?.length);
   if (loads.some((l) => l > 0.5)) {
+    const gate =
+      gated.length === timed.length
+        ? ` Every repetition started only once the machine had been at least ${Math.min(...gated.flatMap((r) => r.idleBeforeReps))} % idle for 2 s (\`--wait-quiet\`), so the load averages mostly reflect bursts between repetitions; a burst can still land inside a long repetition (the spread of the scan times shows it).`
+        : ' Use `--wait-quiet` to start each repetition on an idle machine.';
     parts.push(
       '',
-      `*Shared machine*: the 1-minute load average before the measurements was ${loads.join(', ')} on ${machine.cpus} cores (other agents' builds and tests ran at the same time); ratios are measured side by side, alternating, so both sides see the same load, but absolute times are inflated and noisier.`,
+      `*Shared machine*: ${machine.cpus} cores shared with other agents' builds and tests; the 1-minute load average before the measurements was ${loads.join(', ')}. Ours and the reference alternate, so both see the same conditions.${gate}`,
     );
   }
   return parts.join('\n');
@@ -1011,6 +1022,12 @@ function printTable(size, entry) {
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
+  if (options.render) {
+    // RESULTS.md again from results.json, measuring nothing (after a change of the layout).
+    await writeResults(JSON.parse(await readFile(RESULTS_JSON, 'utf8')));
+    log(`wrote ${RESULTS_MD}`);
+    return;
+  }
   ensurePrograms();
   if (options.build) {
     log('npm run build');
