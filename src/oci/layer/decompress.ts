@@ -51,6 +51,8 @@ const outputChunkBytes = 64 * 1024;
  * ~15% less CPU inflating an incompressible 200 MB layer).
  */
 const zlibChunkBytes = 1024 * 1024;
+/** Input gathered before each zlib write (see ZlibBackend). */
+const zlibInputBytes = 1024 * 1024;
 /** Compressed bytes looked at before choosing between an external gzip inflater and zlib. */
 export const gzipProbeBytes = 32 * 1024;
 /** Below this inflated/compressed ratio in the probe, a gzip layer counts as incompressible. */
@@ -352,10 +354,26 @@ class PlainBackend implements Backend {
   }
 }
 
+/**
+ * node:zlib on the thread pool. Input is gathered into 1 MiB buffers (reused)
+ * before it is handed to zlib: each write costs a round trip to a pool
+ * thread and back, so writing network-sized 64 KiB chunks costs 16x the
+ * round trips (measured: ~20% of the CPU of inflating an incompressible
+ * layer). Two buffers at most wait for zlib; past that the caller's
+ * callback is held (backpressure).
+ */
 class ZlibBackend implements Backend {
   readonly name = 'zlib';
   private readonly gunzip: Gunzip;
   private closed = false;
+  /** The buffer being filled, and how far. */
+  private current: Buffer | undefined;
+  private fill = 0;
+  /** Buffers zlib has consumed, for reuse. */
+  private readonly spare: Buffer[] = [];
+  /** Writes handed to zlib and not yet consumed. */
+  private busy = 0;
+  private held: (() => void) | undefined;
 
   constructor(
     private readonly sink: Sink,
@@ -373,18 +391,69 @@ class ZlibBackend implements Backend {
   }
 
   write(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    if (this.gunzip.write(chunk)) callback();
-    else this.gunzip.once('drain', () => callback());
+    if (this.closed) {
+      callback();
+      return;
+    }
+    if (chunk.length >= zlibInputBytes / 2) {
+      // Big enough as it is: no copy.
+      this.flush();
+      this.submit(chunk, undefined);
+    } else {
+      if (this.current && this.fill + chunk.length > this.current.length) this.flush();
+      if (!this.current) {
+        this.current = this.spare.pop() ?? Buffer.allocUnsafe(zlibInputBytes);
+        this.fill = 0;
+      }
+      chunk.copy(this.current, this.fill);
+      this.fill += chunk.length;
+      if (this.fill === this.current.length) this.flush();
+    }
+    if (this.busy >= 2) this.held = () => callback();
+    else callback();
   }
+
   end(): void {
+    if (this.closed) return;
+    this.flush();
     this.gunzip.end();
   }
+
   resume(): void {
     if (this.gunzip.isPaused()) this.gunzip.resume();
   }
+
   destroy(): void {
     this.closed = true;
+    this.held = undefined;
+    this.current = undefined;
+    this.spare.length = 0;
     this.gunzip.destroy();
+  }
+
+  /** Hands the gathered input to zlib. */
+  private flush(): void {
+    const buffer = this.current;
+    if (!buffer || this.fill === 0) return;
+    const data = buffer.subarray(0, this.fill);
+    this.current = undefined;
+    this.fill = 0;
+    this.submit(data, buffer);
+  }
+
+  /** `reuse`: the buffer to take back once zlib has consumed `data`. */
+  private submit(data: Buffer, reuse: Buffer | undefined): void {
+    this.busy++;
+    this.gunzip.write(data, (error) => {
+      this.busy--;
+      if (this.closed) return;
+      if (!error && reuse) this.spare.push(reuse);
+      if (this.busy < 2 && this.held) {
+        const held = this.held;
+        this.held = undefined;
+        held();
+      }
+    });
   }
 }
 
