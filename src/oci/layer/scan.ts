@@ -33,7 +33,7 @@ export interface ScanProgress {
 export interface ScanOptions {
   /** The image as the user named it, for errors. */
   image?: string | undefined;
-  /** Layers read at once (default: the number of CPUs, at least 2). */
+  /** Layers read at once (default: the number of CPUs, at least 3). */
   concurrency?: number | undefined;
   /** The facts cache: a DiskCache, `false` to disable, or options (default: from the environment). */
   cache?: DiskCache | false | { dir?: string; disabled?: boolean } | undefined;
@@ -49,8 +49,14 @@ export interface ScanOptions {
   retries?: number | undefined;
 }
 
+/**
+ * At least 3: each layer's pipeline alternates between the main thread, the
+ * inflater (thread pool or process) and the network, so on 2 cores a third
+ * layer fills the gaps (large bench image: wall 8.7-9.1 -> 7.9-8.4 s, same
+ * CPU, peak RSS within the same 140-160 MB).
+ */
 export function defaultConcurrency(): number {
-  return Math.max(2, availableParallelism());
+  return Math.max(3, availableParallelism());
 }
 
 interface Work {
