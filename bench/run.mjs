@@ -799,9 +799,31 @@ function conditions(r) {
   return `${r.loadBefore}${idle}`;
 }
 
+const NAMES = {
+  inspect: ['a', 'metadata-only inspect'],
+  scan: ['b', 'full scan, cold cache'],
+  warm: ['c', 'full scan, warm cache'],
+};
+
 function rows(entry) {
-  const m = entry.measurements;
+  const m = { ...entry.measurements };
   const out = [];
+  for (const [name, [letter, title]] of Object.entries(NAMES)) {
+    if (!m[name]?.error) continue;
+    const first =
+      m[name].error.split('\n').find((line) => line.startsWith('ivoc:')) ?? m[name].error.split('\n')[0];
+    out.push([
+      letter,
+      title,
+      `**failed** at ${m[name].date.slice(0, 16).replace('T', ' ')}: ${first.replaceAll('|', '\\|')}`,
+      '—',
+      '—',
+      '—',
+      '**fail**',
+      '',
+    ]);
+    delete m[name];
+  }
   const inspect = m.inspect;
   if (inspect) {
     out.push([
@@ -903,7 +925,7 @@ function renderSize(size, entry) {
     ),
   ];
   const bytes = entry.measurements.bytes;
-  if (bytes) {
+  if (bytes && !bytes.error) {
     parts.push(
       '',
       `Bytes fetched by the metadata-only inspection, counted by the fault proxy (response bodies): ${
@@ -935,14 +957,14 @@ function renderSize(size, entry) {
     );
   }
   const warm = entry.measurements.warm;
-  if (warm && !warm.unavailable) {
+  if (warm && !warm.unavailable && !warm.error) {
     parts.push(
       '',
       `Warm scan: the cache held ${warm.cache.ivoc.files} files, ${(warm.cache.ivoc.bytes / MB).toFixed(1)} MB in IVOC_CACHE_DIR (${warm.cache.xdg.files} under XDG_CACHE_HOME); a warm scan fetched ${warm.warmBytes.total} bytes in ${warm.warmBytes.requests} requests (${warm.warmBytes.blobs} from /blobs/).`,
     );
   }
   const scan = entry.measurements.scan;
-  if (scan && !scan.unavailable && scan.cacheAfterColdScan.ivoc.files === 0) {
+  if (scan && !scan.unavailable && !scan.error && scan.cacheAfterColdScan.ivoc.files === 0) {
     parts.push(
       '',
       `**Warning**: the cold scan wrote nothing to IVOC_CACHE_DIR (${scan.cacheAfterColdScan.xdg.files} files under XDG_CACHE_HOME).`,
@@ -1007,7 +1029,7 @@ function printTable(size, entry) {
   for (const r of body)
     process.stdout.write(`  ${r.map((c, i) => String(c).padEnd(widths[i])).join('  ')}\n`);
   const bytes = entry.measurements.bytes;
-  if (bytes) {
+  if (bytes && !bytes.error) {
     for (const [name, e] of Object.entries(bytes.images))
       process.stdout.write(
         `  bytes fetched by inspect, ${name}: ours ${e.ours.total} (${e.ours.requests} requests), skopeo ${e.skopeo.total}\n`,
@@ -1083,7 +1105,13 @@ async function main() {
     const selected = MEASUREMENTS.filter((n) => options.only.includes(n));
     for (const name of selected) {
       log(`${name} (${options.size}), load ${loadNow()}`);
-      entry.measurements[name] = await measure[name](ctx);
+      try {
+        entry.measurements[name] = await measure[name](ctx);
+      } catch (error) {
+        // A failing command is a result too (recorded, shown), not the end of the run.
+        log(`${name} failed: ${error.message}`);
+        entry.measurements[name] = { date: new Date().toISOString(), error: error.message.slice(0, 2000) };
+      }
     }
     entry.updated = new Date().toISOString();
     results.sizes[options.size] = entry;
