@@ -20,8 +20,9 @@ import { type ProbePlan, ProbeRunner, planProbes } from './scan-probes.js';
 import { type BodyConsumer, TarFormatError, type TarHeader, TarParser } from './scan-tar.js';
 
 /**
- * One layer, one pass: the verified blob is decompressed (external inflater
- * when installed), the uncompressed tar hashed (the diffId) and parsed; the
+ * One layer, one pass: the verified blob is decompressed (in-process or by
+ * an external inflater, chosen per layer: see decompress.ts), the
+ * uncompressed tar hashed (the diffId) and parsed; the
  * result is the layer's facts. Facts are only returned once the whole blob
  * has been read and its digest verified by the input stream.
  */
@@ -37,7 +38,7 @@ export interface ScanLayerOptions {
   maxEntries?: number | undefined;
   /** The config's rootfs.diff_ids entry for this layer: the computed diffId must equal it. */
   expectedDiffId?: string | undefined;
-  /** 'zlib' forces in-process inflate (default: $IVOC_INFLATER, else an external inflater when installed). */
+  /** 'zlib' forces in-process inflate (default: $IVOC_INFLATER, else chosen per layer, see decompress.ts). */
   inflater?: 'auto' | 'zlib' | undefined;
   signal?: AbortSignal | undefined;
   /** Called with the number of compressed bytes read so far, as they are read. */
