@@ -1,6 +1,10 @@
 // Bundles the CLI with esbuild: one file per lazily imported command, so a
 // command loads only what it uses (start-up time is measured in bench/).
+import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
+
+// Stale chunks of earlier builds would pile up in dist/.
+await rm('dist', { recursive: true, force: true });
 
 await build({
   entryPoints: { cli: 'src/cli/main.ts' },
