@@ -104,7 +104,32 @@ async function alternate(sides, reps, before) {
 
 // ---------------------------------------------------------------- results
 
-const results = { started: new Date().toISOString(), loadStart: loadavg().map((x) => x.toFixed(2)) };
+// Results of an earlier run are kept for the measurements not re-run (--only), in bench/work/.
+const SAVED = join(WORK_DIR, 'products.json');
+const SECTION_KEYS = {
+  lint: ['lint', 'lintBytes'],
+  static: ['static'],
+  shared: ['shared'],
+  publish: ['publishCold', 'publishWarm', 'republish', 'republishBytes'],
+  run: ['run'],
+};
+let previous = {};
+try {
+  previous = JSON.parse(readFileSync(SAVED, 'utf8'));
+} catch {
+  // first run
+}
+const results = { notes: {} };
+for (const [section, keys] of Object.entries(SECTION_KEYS)) {
+  if (ONLY.includes(section)) continue;
+  for (const key of keys) if (previous[key]) results[key] = previous[key];
+  if (previous.notes?.[section]) results.notes[section] = previous.notes[section];
+}
+results.runs = [
+  ...(previous.runs ?? []).filter((r) => !r.sections.every((s) => ONLY.includes(s))),
+  { started: new Date().toISOString(), loadStart: loadavg().map((x) => x.toFixed(2)), sections: ONLY },
+];
+const thisRun = results.runs.at(-1);
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 const skopeoVersion = execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim();
 
@@ -131,7 +156,12 @@ async function writeResults() {
     'Times are whole-process wall times (spawn to exit), median / min of the repetitions; ours and the',
     'reference alternate in the same run (who goes first rotates); ratio = ours / reference (medians).',
     '',
-    `Run ${results.started} at commit \`${commit}\`; ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${skopeoVersion}. Load average at start ${results.loadStart.join(', ')} (shared machine: other agents run builds and benches too). Repetitions: ${REPS} unless noted.`,
+    ...results.runs.map(
+      (r) =>
+        `- ${r.sections.join(', ')}: run ${r.started}, load average at start ${r.loadStart.join(', ')}${r.loadEnd ? `, at end ${r.loadEnd.join(', ')}` : ''}.`,
+    ),
+    '',
+    `Commit \`${commit}\` \`${commit}\`; ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${skopeoVersion}. Shared machine (: other agents run builds and benches too). Repetitions: ${REPS} unless noted.`,
     '',
     '| measurement | ours median / min | reference median / min | ratio | target | result | load before |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -187,8 +217,10 @@ async function writeResults() {
       '',
     );
   }
-  if (results.notes?.length) lines.push('### Notes', '', ...results.notes.map((n) => `- ${n}`), '');
+  const notes = Object.values(results.notes);
+  if (notes.length) lines.push('### Notes', '', ...notes.map((n) => `- ${n}`), '');
   await writeFile(OUT, `${lines.join('\n')}\n`);
+  await writeFile(SAVED, JSON.stringify(results, null, 2));
   try {
     execFileSync('npx', ['biome', 'format', '--write', OUT], { cwd: ROOT, stdio: 'ignore' });
   } catch {
@@ -196,9 +228,11 @@ async function writeResults() {
   }
 }
 
+let currentSection = 'misc';
 const note = (text) => {
-  results.notes ??= [];
-  results.notes.push(text);
+  results.notes[currentSection] = results.notes[currentSection]
+    ? `${results.notes[currentSection]} ${text}`
+    : text;
 };
 
 async function guarded(name, fn) {
@@ -450,11 +484,17 @@ async function measurePublish() {
         { env },
       )
     ).ms;
+  // skopeo remembers where it has seen each blob (blob-info-cache) and would mount it from another
+  // repository of the same registry instead of uploading it; ours (from an oci: layout) uploads.
+  // So skopeo runs in its own mount namespace with an empty tmpfs over its cache directory: it
+  // uploads every blob into the empty repository, like ours.
   const skopeoCopy = async (i, kind) =>
     (
-      await runOnce('skopeo', [
-        'copy',
-        '--dest-tls-verify=false',
+      await runOnce('unshare', [
+        '-m',
+        'sh',
+        '-c',
+        'mount -t tmpfs none /var/lib/containers/cache && exec skopeo copy --dest-tls-verify=false "$0" "$1"',
         src,
         `docker://${REGISTRY}/bench-ref/large-${stamp}-${kind}${i}:1`,
       ])
@@ -633,9 +673,10 @@ const steps = [
 for (const [name, fn] of steps) {
   if (!ONLY.includes(name)) continue;
   log(`${name} (load ${load()})`);
+  currentSection = name;
+  delete results.notes[name];
   await guarded(name === 'publish' ? 'publishCold' : name, fn);
 }
-results.loadEnd = loadavg().map((x) => x.toFixed(2));
-note(`load average at the end: ${results.loadEnd.join(', ')}.`);
+thisRun.loadEnd = loadavg().map((x) => x.toFixed(2));
 await writeResults();
 log(`wrote ${OUT}`);
