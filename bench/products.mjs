@@ -24,6 +24,7 @@ const NODE = process.execPath;
 const IVOC = join(ROOT, 'bin', 'ivoc.js');
 const DOCKER_HOST = process.env.DOCKER_HOST ?? 'unix:///run/ivoc-test/docker.sock';
 const OUT = join(ROOT, 'bench', 'PRODUCTS.md');
+const END_MARKER = '<!-- products:end (generated above, kept below) -->';
 const CACHE = join(WORK_DIR, 'cache', 'products');
 const LAYOUT = (size) => join(WORK_DIR, 'images', size, 'layout');
 const CONFIG_RULES =
@@ -104,6 +105,7 @@ async function alternate(sides, reps, before) {
 
 // ---------------------------------------------------------------- results
 
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
 // Results of an earlier run are kept for the measurements not re-run (--only), in bench/work/.
 const SAVED = join(WORK_DIR, 'products.json');
 const SECTION_KEYS = {
@@ -125,12 +127,15 @@ for (const [section, keys] of Object.entries(SECTION_KEYS)) {
   for (const key of keys) if (previous[key]) results[key] = previous[key];
   if (previous.notes?.[section]) results.notes[section] = previous.notes[section];
 }
-results.runs = [
-  ...(previous.runs ?? []).filter((r) => !r.sections.every((s) => ONLY.includes(s))),
-  { started: new Date().toISOString(), loadStart: loadavg().map((x) => x.toFixed(2)), sections: ONLY },
-];
-const thisRun = results.runs.at(-1);
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+// `--only none` only re-renders PRODUCTS.md from the saved results.
+const thisRun = {
+  started: new Date().toISOString(),
+  loadStart: loadavg().map((x) => x.toFixed(2)),
+  sections: ONLY.filter((s) => s in SECTION_KEYS),
+  commit,
+};
+results.runs = (previous.runs ?? []).filter((r) => !r.sections.every((s) => ONLY.includes(s)));
+if (thisRun.sections.length) results.runs.push(thisRun);
 const skopeoVersion = execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim();
 
 const fmt = (ms) =>
@@ -158,10 +163,10 @@ async function writeResults() {
     '',
     ...results.runs.map(
       (r) =>
-        `- ${r.sections.join(', ')}: run ${r.started}, load average at start ${r.loadStart.join(', ')}${r.loadEnd ? `, at end ${r.loadEnd.join(', ')}` : ''}.`,
+        `- ${r.sections.join(', ')}: run ${r.started} at commit \`${r.commit ?? '?'}\`, load average at start ${r.loadStart.join(', ')}${r.loadEnd ? `, at end ${r.loadEnd.join(', ')}` : ''}.`,
     ),
     '',
-    `Commit \`${commit}\` \`${commit}\`; ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${skopeoVersion}. Shared machine (: other agents run builds and benches too). Repetitions: ${REPS} unless noted.`,
+    `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, ${skopeoVersion}. Shared machine: other agents run builds and benches too. Repetitions: ${REPS} unless noted.`,
     '',
     '| measurement | ours median / min | reference median / min | ratio | target | result | load before |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -219,7 +224,16 @@ async function writeResults() {
   }
   const notes = Object.values(results.notes);
   if (notes.length) lines.push('### Notes', '', ...notes.map((n) => `- ${n}`), '');
-  await writeFile(OUT, `${lines.join('\n')}\n`);
+  // Text after the end marker (hand-written analysis) is kept from one run to the next.
+  let tail = '';
+  try {
+    const before = readFileSync(OUT, 'utf8');
+    const at = before.indexOf(END_MARKER);
+    if (at >= 0) tail = before.slice(at + END_MARKER.length);
+  } catch {
+    // no file yet
+  }
+  await writeFile(OUT, `${lines.join('\n')}\n${END_MARKER}${tail || '\n'}`);
   await writeFile(SAVED, JSON.stringify(results, null, 2));
   try {
     execFileSync('npx', ['biome', 'format', '--write', OUT], { cwd: ROOT, stdio: 'ignore' });
