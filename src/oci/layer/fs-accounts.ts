@@ -90,48 +90,53 @@ function isSkippable(line: string): boolean {
   return trimmed === '' || trimmed.startsWith('#');
 }
 
-export function parsePasswd(text: string, status: ReadStatus = 'ok'): PasswdFile {
-  const entries: PasswdEntry[] = [];
+/**
+ * The shared shape of passwd(5) and group(5): colon-separated records, a name
+ * first and a numeric id third; comments, blank and NIS (+/-) lines skipped,
+ * malformed ones recorded by line number.
+ */
+function parseRecords<T>(
+  text: string,
+  status: ReadStatus,
+  build: (name: string, id: number, fields: string[], line: number) => T,
+): { entries: T[]; bad: number[] } {
+  const entries: T[] = [];
   const bad: number[] = [];
   lines(text, status === 'truncated').forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (isSkippable(line)) return;
     const fields = line.split(':');
     const name = fields[0]?.trim() ?? '';
-    const uid = parseId(fields[2]);
-    if (name === '' || name.startsWith('+') || name.startsWith('-') || uid === undefined) {
+    const id = parseId(fields[2]);
+    if (name === '' || name.startsWith('+') || name.startsWith('-') || id === undefined) {
       bad.push(index + 1);
       return;
     }
-    const entry: PasswdEntry = { name, uid, line: index + 1 };
+    entries.push(build(name, id, fields, index + 1));
+  });
+  return { entries, bad };
+}
+
+export function parsePasswd(text: string, status: ReadStatus = 'ok'): PasswdFile {
+  const { entries, bad } = parseRecords(text, status, (name, uid, fields, line) => {
+    const entry: PasswdEntry = { name, uid, line };
     const gid = parseId(fields[3]);
     if (gid !== undefined) entry.gid = gid;
     if (fields[4] !== undefined) entry.gecos = fields[4];
     if (fields[5] !== undefined && fields[5] !== '') entry.home = fields[5];
     if (fields[6] !== undefined && fields[6] !== '') entry.shell = fields[6];
-    entries.push(entry);
+    return entry;
   });
   return new AccountFile(status, entries, bad, (entry) => entry.uid);
 }
 
 export function parseGroup(text: string, status: ReadStatus = 'ok'): GroupFile {
-  const entries: GroupEntry[] = [];
-  const bad: number[] = [];
-  lines(text, status === 'truncated').forEach((raw, index) => {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (isSkippable(line)) return;
-    const fields = line.split(':');
-    const name = fields[0]?.trim() ?? '';
-    const gid = parseId(fields[2]);
-    if (name === '' || name.startsWith('+') || name.startsWith('-') || gid === undefined) {
-      bad.push(index + 1);
-      return;
-    }
+  const { entries, bad } = parseRecords(text, status, (name, gid, fields, line): GroupEntry => {
     const members = (fields[3] ?? '')
       .split(',')
       .map((member) => member.trim())
       .filter((member) => member !== '');
-    entries.push({ name, gid, members, line: index + 1 });
+    return { name, gid, members, line };
   });
   return new AccountFile(status, entries, bad, (entry) => entry.gid);
 }
