@@ -148,6 +148,24 @@ function ensurePrograms() {
   }
 }
 
+/** When dist/ (the CLI measured) was last built. */
+function distBuilt() {
+  try {
+    return statSync(join(dirname(IVOC), '..', 'dist', 'cli.js')).mtime.toISOString();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** HEAD's short hash, with '+N' for N uncommitted files under src/ (what the build measured). */
+function commitLabel() {
+  const head = commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  const dirty = (commandOutput('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']) ?? '')
+    .split('\n')
+    .filter(Boolean).length;
+  return dirty ? `${head}+${dirty}` : head;
+}
+
 function machine() {
   const git = (args) => commandOutput('git', ['-C', ROOT, ...args]);
   const dirtySrc = (git(['status', '--porcelain', '--', 'src']) ?? '').split('\n').filter(Boolean).length;
@@ -399,6 +417,7 @@ async function measureInspect(ctx) {
     loadBefore,
     loadAfter: loadNow(),
     idleBeforeReps: gate.seen,
+    waitQuiet: ctx.waitQuiet,
     reps,
     ours: stats(times.ours),
     nodeStartup: stats(times.node),
@@ -522,6 +541,7 @@ async function measureScan(ctx) {
     loadBefore,
     loadAfter: loadNow(),
     idleBeforeReps: gate.seen,
+    waitQuiet: ctx.waitQuiet,
     reps,
     skopeo: stats(pick(runs.skopeo, 'ms')),
     skopeoRss: stats(pick(runs.skopeo, 'maxRssKiB')),
@@ -584,6 +604,7 @@ async function measureWarm(ctx) {
     loadBefore,
     loadAfter: loadNow(),
     idleBeforeReps: gate.seen,
+    waitQuiet: ctx.waitQuiet,
     reps,
     ours: stats(times.warm),
     reference: stats(times.inspect),
@@ -793,10 +814,12 @@ const verdict = (ok) => (ok ? 'pass' : '**fail**');
 
 /** The machine's state around a measurement: 1-minute load before it; idle share before each repetition. */
 function conditions(r) {
+  const built = r.built ? `, build of ${r.built.length > 24 ? r.built : r.built.slice(11, 16)}` : '';
+  const when = r.date ? `${r.date.slice(11, 16)}${built}${r.commit ? ` (HEAD \`${r.commit}\`)` : ''}; ` : '';
   const idle = r.idleBeforeReps?.length
     ? `; ${Math.min(...r.idleBeforeReps)}–${Math.max(...r.idleBeforeReps)} % idle`
     : '';
-  return `${r.loadBefore}${idle}`;
+  return `${when}load ${r.loadBefore}${idle}`;
 }
 
 const NAMES = {
@@ -919,7 +942,7 @@ function renderSize(size, entry) {
         'ratio (medians)',
         'target',
         'result',
-        'load before; idle before reps',
+        'when (UTC), commit; load; idle before reps',
       ],
       rows(entry),
     ),
@@ -976,7 +999,12 @@ function renderSize(size, entry) {
   if (loads.some((l) => l > 0.5)) {
     const gate =
       gated.length === timed.length
-        ? ` Every repetition started only once the machine had been at least ${Math.min(...gated.flatMap((r) => r.idleBeforeReps))} % idle for 2 s (\`--wait-quiet\`), so the load averages mostly reflect bursts between repetitions; a burst can still land inside a long repetition (the spread of the scan times shows it).`
+        ? (() => {
+            const seen = gated.flatMap((r) => r.idleBeforeReps);
+            const threshold = Math.min(...gated.map((r) => r.waitQuiet ?? 90));
+            const quiet = seen.filter((idle) => idle >= threshold).length;
+            return ` With \`--wait-quiet\`, ${quiet} of ${seen.length} repetitions started once the machine had been at least ${threshold} % idle for 2 s${quiet < seen.length ? `; the others after 2 minutes of waiting (down to ${Math.min(...seen)} % idle)` : ''}: the load averages mostly reflect bursts between repetitions, though a burst can still land inside a long one (the spread of the scan times shows it).`;
+          })()
         : ' Use `--wait-quiet` to start each repetition on an idle machine.';
     parts.push(
       '',
@@ -1105,8 +1133,16 @@ async function main() {
     const selected = MEASUREMENTS.filter((n) => options.only.includes(n));
     for (const name of selected) {
       log(`${name} (${options.size}), load ${loadNow()}`);
+      const builtBefore = distBuilt();
       try {
         entry.measurements[name] = await measure[name](ctx);
+        // Which build was measured: others' `npm test` in this checkout rebuilds dist/ too.
+        const builtAfter = distBuilt();
+        Object.assign(entry.measurements[name], {
+          commit: commitLabel(),
+          built:
+            builtBefore === builtAfter ? builtBefore : `${builtBefore} and ${builtAfter} (rebuilt meanwhile)`,
+        });
       } catch (error) {
         // A failing command is a result too (recorded, shown), not the end of the run.
         log(`${name} failed: ${error.message}`);
