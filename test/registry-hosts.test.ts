@@ -6,13 +6,19 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mergeScopes } from '../src/oci/registry/auth.js';
 import { nextLink, RegistryClient } from '../src/oci/registry/client.js';
-import { apiHost, isInsecureRegistry, isLoopbackHost } from '../src/oci/registry/hosts.js';
+import {
+  apiHost,
+  clientHello,
+  isInsecureRegistry,
+  isLoopbackHost,
+  probeScheme,
+} from '../src/oci/registry/hosts.js';
 
 const run = promisify(execFile);
 const env = inject('testEnv');
@@ -104,6 +110,82 @@ describe('TLS probe', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('recognises TLS 1.3-only and TLS 1.2-only RSA servers from the raw ClientHello', async () => {
+    const dir = await mkdtemp(join(env.workDir, 'registry-tls-rsa-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    const material = { key: await readFile(key), cert: await readFile(cert) };
+    for (const versions of [
+      { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' },
+      { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
+    ] as const) {
+      const tlsServer = createServer({ ...material, ...versions }, (_req, res) => res.end('{}'));
+      await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+      try {
+        const tlsHost = `127.0.0.1:${(tlsServer.address() as AddressInfo).port}`;
+        expect(await probeScheme(tlsHost, 5000), versions.minVersion).toBe('https');
+        // The hello is well formed: the server answers with a handshake record (ServerHello or
+        // HelloRetryRequest), not an alert.
+        const answer = await new Promise<Buffer>((resolve, reject) => {
+          const socket = connect(Number(tlsHost.split(':')[1]), '127.0.0.1', () =>
+            socket.write(clientHello('localhost')),
+          );
+          socket.once('data', (chunk: Buffer) => {
+            socket.destroy();
+            resolve(chunk);
+          });
+          socket.once('error', reject);
+        });
+        expect(answer[0], versions.minVersion).toBe(0x16);
+        // By name too: the hello then carries server_name.
+        expect(await probeScheme(`localhost:${(tlsServer.address() as AddressInfo).port}`, 5000)).toBe(
+          'https',
+        );
+      } finally {
+        await new Promise((resolve) => tlsServer.close(resolve));
+      }
+    }
+  });
+
+  it('takes a server that closes on the hello, or answers in HTTP, for plain HTTP', async () => {
+    const closing = createTcpServer((socket) => socket.destroy());
+    const http = createTcpServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')),
+    );
+    for (const server of [closing, http]) {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    }
+    try {
+      expect(await probeScheme(`127.0.0.1:${(closing.address() as AddressInfo).port}`, 5000)).toBe('http');
+      expect(await probeScheme(`127.0.0.1:${(http.address() as AddressInfo).port}`, 5000)).toBe('http');
+    } finally {
+      for (const server of [closing, http]) await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('leaves an unreachable host to the real request (https, not remembered)', async () => {
+    const server = createTcpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    expect(await probeScheme(`127.0.0.1:${port}`, 5000)).toBe('https');
   });
 
   it('uses plain HTTP for one that does not', async () => {

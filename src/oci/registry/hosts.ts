@@ -5,13 +5,12 @@
  * Insecure registries are those named by `--insecure-registry HOST[:PORT]`
  * (a host without a port matches every port; an IPv4/IPv6 CIDR matches its
  * addresses) and, as docker does, loopback: `localhost`, 127.0.0.0/8, ::1.
- * For an insecure registry we first try TLS without verification and fall back
- * to plain HTTP when the server does not speak TLS, as docker does; the answer
- * is remembered for the process.
+ * For an insecure registry we use TLS without verification when the server
+ * speaks TLS, else plain HTTP, as docker does; the answer is remembered for
+ * the process.
  */
 
-import { BlockList, isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { BlockList, isIP, connect as netConnect } from 'node:net';
 import { dockerHubRegistry } from '../reference.js';
 
 export const dockerHubApiHost = 'registry-1.docker.io';
@@ -76,25 +75,31 @@ export function isInsecureRegistry(registry: string, insecure: readonly string[]
 
 const schemeCache = new Map<string, Promise<'http' | 'https'>>();
 
+const unreachable = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+]);
+
 /**
- * For an insecure registry: does it speak TLS? Connects once with TLS
- * (unverified); a handshake that fails for any reason but an unreachable host
- * means plain HTTP. Unreachable hosts resolve to 'https' and let the real
- * request report the error. Remembered per host for the process.
+ * For an insecure registry: does it speak TLS? Sends a TLS ClientHello over a
+ * plain TCP connection and looks at the first byte of the answer: a TLS server
+ * answers with a handshake record (0x16) or an alert (0x15), whatever it makes
+ * of our hello; an HTTP server answers `HTTP/1.x 400` or closes. Unreachable
+ * hosts resolve to 'https' and let the real request report the error.
+ * Remembered per host for the process. (A raw hello rather than tls.connect:
+ * loading node:tls and a secure context cost ~25 ms of every command's start.)
  */
 export function probeScheme(host: string, timeoutMs: number): Promise<'http' | 'https'> {
   const cached = schemeCache.get(host);
   if (cached) return cached;
   const probe = new Promise<'http' | 'https'>((resolve) => {
     const { hostname, port } = splitHostPort(host);
-    const options = {
-      host: hostname,
-      port: port ?? 443,
-      rejectUnauthorized: false,
-      ALPNProtocols: ['http/1.1'],
-      ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
-    };
-    const socket = tlsConnect(options);
+    const socket = netConnect({ host: hostname, port: port ?? 443 });
+    socket.setNoDelay(true);
     let settled = false;
     const done = (scheme: 'http' | 'https', keep: boolean) => {
       if (settled) return;
@@ -105,17 +110,13 @@ export function probeScheme(host: string, timeoutMs: number): Promise<'http' | '
       resolve(scheme);
     };
     const timer = setTimeout(() => done('https', false), timeoutMs);
-    socket.once('secureConnect', () => done('https', true));
+    socket.once('connect', () => socket.write(clientHello(isIP(hostname) === 0 ? hostname : undefined)));
+    socket.once('data', (chunk: Buffer) => {
+      const first = chunk[0];
+      done(first === tlsHandshakeRecord || first === tlsAlertRecord ? 'https' : 'http', true);
+    });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      const unreachable = [
-        'ECONNREFUSED',
-        'ENOTFOUND',
-        'EAI_AGAIN',
-        'EHOSTUNREACH',
-        'ENETUNREACH',
-        'ETIMEDOUT',
-      ];
-      if (error.code !== undefined && unreachable.includes(error.code)) done('https', false);
+      if (error.code !== undefined && unreachable.has(error.code)) done('https', false);
       else done('http', true);
     });
     // A server that closes on a ClientHello without a word is not speaking TLS either.
@@ -123,6 +124,62 @@ export function probeScheme(host: string, timeoutMs: number): Promise<'http' | '
   });
   schemeCache.set(host, probe);
   return probe;
+}
+
+const tlsHandshakeRecord = 0x16;
+const tlsAlertRecord = 0x15;
+
+function u16(value: number): Buffer {
+  const buffer = Buffer.alloc(2);
+  buffer.writeUInt16BE(value);
+  return buffer;
+}
+
+/** A TLS vector with a 2-byte length. */
+function vector16(body: Buffer): Buffer {
+  return Buffer.concat([u16(body.length), body]);
+}
+
+function extension(type: number, body: Buffer): Buffer {
+  return Buffer.concat([u16(type), vector16(body)]);
+}
+
+/**
+ * A ClientHello offering TLS 1.3 and 1.2 (RFC 8446 section 4.1.2): enough for
+ * a TLS server to answer with a ServerHello or a HelloRetryRequest (any
+ * answer in TLS, an alert included, tells the probe enough). The probe never
+ * completes a handshake, so neither its random nor its key shares matter.
+ */
+export function clientHello(serverName: string | undefined): Buffer {
+  const extensions = [
+    // supported_groups: x25519, secp256r1
+    extension(0x000a, vector16(Buffer.from([0x00, 0x1d, 0x00, 0x17]))),
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256
+    extension(0x000d, vector16(Buffer.from([0x04, 0x03, 0x08, 0x04, 0x04, 0x01]))),
+    // ec_point_formats: uncompressed
+    extension(0x000b, Buffer.from([0x01, 0x00])),
+    // supported_versions: TLS 1.3, TLS 1.2
+    extension(0x002b, Buffer.from([0x04, 0x03, 0x04, 0x03, 0x03])),
+    // key_share: no shares (allowed; a TLS 1.3 server answers with a HelloRetryRequest)
+    extension(0x0033, vector16(Buffer.alloc(0))),
+  ];
+  if (serverName !== undefined) {
+    // server_name: one host_name entry
+    const name = Buffer.from(serverName, 'ascii');
+    extensions.unshift(extension(0x0000, vector16(Buffer.concat([Buffer.from([0x00]), vector16(name)]))));
+  }
+  const body = Buffer.concat([
+    Buffer.from([0x03, 0x03]), // legacy_version: TLS 1.2
+    Buffer.alloc(32), // random
+    Buffer.from([0x00]), // legacy_session_id: empty
+    // cipher_suites: TLS_AES_128_GCM_SHA256, ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256
+    vector16(Buffer.from([0x13, 0x01, 0xc0, 0x2b, 0xc0, 0x2f])),
+    Buffer.from([0x01, 0x00]), // legacy_compression_methods: null
+    vector16(Buffer.concat(extensions)),
+  ]);
+  const handshake = Buffer.concat([Buffer.from([0x01, 0, 0, 0]), body]); // client_hello, uint24 length
+  handshake.writeUIntBE(body.length, 1, 3);
+  return Buffer.concat([Buffer.from([tlsHandshakeRecord, 0x03, 0x01]), vector16(handshake)]);
 }
 
 /** Forget probed schemes (tests). */
