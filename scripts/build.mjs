@@ -2,9 +2,11 @@
 // command loads only what it uses (start-up time is measured in bench/).
 import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { generateSchemaValidators } from './schema-validators.mjs';
 
 // Stale chunks of earlier builds would pile up in dist/.
 await rm('dist', { recursive: true, force: true });
+await generateSchemaValidators();
 
 await build({
   entryPoints: { cli: 'src/cli/main.ts' },

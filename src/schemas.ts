@@ -1,11 +1,11 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import labelsSchema from '../spec/schemas/labels.schema.json' with { type: 'json' };
-import profileSchema from '../spec/schemas/profile.schema.json' with { type: 'json' };
-import reportSchema from '../spec/schemas/report.schema.json' with { type: 'json' };
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import * as compiled from './generated/schema-validators.js';
 
 /**
- * The JSON Schemas of spec/, compiled once on first use: the code validates
- * with the very files the standard publishes, so the two cannot drift.
+ * The JSON Schemas of spec/, compiled by ajv at build time
+ * (scripts/schema-validators.mjs): the code validates with the very files the
+ * standard publishes, so the two cannot drift, and start-up loads no schema
+ * compiler.
  */
 
 export const schemaIds = {
@@ -15,15 +15,15 @@ export const schemaIds = {
   report: 'urn:ivoc:schemas:report:1',
 } as const;
 
-let ajv: Ajv2020 | undefined;
+const validators: Record<string, ValidateFunction> = {
+  [schemaIds.labels]: compiled.labels,
+  [schemaIds.profile]: compiled.profile,
+  [schemaIds.completeProfile]: compiled.completeProfile,
+  [schemaIds.report]: compiled.report,
+};
 
 export function validator(id: string): ValidateFunction {
-  // validateSchema: false skips the meta-schema check at start-up; test/spec.test.ts does it.
-  ajv ??= new Ajv2020({ allErrors: true, validateSchema: false, verbose: true })
-    .addSchema(labelsSchema)
-    .addSchema(profileSchema)
-    .addSchema(reportSchema);
-  const validate = ajv.getSchema(id);
+  const validate = validators[id];
   if (!validate) throw new Error(`no schema ${id}`);
   return validate;
 }
