@@ -1,32 +1,12 @@
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import * as compiled from './generated/schema-validators.js';
+import type { ErrorObject } from 'ajv';
 
 /**
- * The JSON Schemas of spec/, compiled by ajv at build time
- * (scripts/schema-validators.mjs): the code validates with the very files the
- * standard publishes, so the two cannot drift, and start-up loads no schema
- * compiler.
+ * The JSON Schemas of spec/ are compiled by ajv at build time
+ * (scripts/schema-validators.mjs) into one module per schema under
+ * src/generated/: the code validates with the very files the standard
+ * publishes, so the two cannot drift, and start-up loads no schema compiler.
+ * Import the validator you need from there; this module words their errors.
  */
-
-export const schemaIds = {
-  labels: 'urn:ivoc:schemas:labels:1',
-  profile: 'urn:ivoc:schemas:profile:1',
-  completeProfile: 'urn:ivoc:schemas:profile:1#/$defs/complete',
-  report: 'urn:ivoc:schemas:report:1',
-} as const;
-
-const validators: Record<string, ValidateFunction> = {
-  [schemaIds.labels]: compiled.labels,
-  [schemaIds.profile]: compiled.profile,
-  [schemaIds.completeProfile]: compiled.completeProfile,
-  [schemaIds.report]: compiled.report,
-};
-
-export function validator(id: string): ValidateFunction {
-  const validate = validators[id];
-  if (!validate) throw new Error(`no schema ${id}`);
-  return validate;
-}
 
 /** 'rules/IVC-FOO-001: must be equal to one of the allowed values' — one line per error. */
 export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined): string[] {

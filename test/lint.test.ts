@@ -12,7 +12,7 @@ import {
   pushImage,
   writeOciArchive,
 } from '../fixtures/index.js';
-import { schemaIds, validator } from '../src/schemas.js';
+import { report as validateReport } from '../src/generated/report-validator.js';
 import { startFaultProxy } from './env/fault-proxy.js';
 import { runIvoc } from './support/cli.js';
 
@@ -84,7 +84,7 @@ describe('ivoc lint', () => {
     await writeOciArchive(path, webImage());
     const result = await lint([`oci-archive:${path}`, '--format', 'json']);
     const report = JSON.parse(result.stdout) as JsonReport;
-    const validate = validator(schemaIds.report);
+    const validate = validateReport;
     expect(validate(report) ? [] : validate.errors).toEqual([]);
     const ids = report.results.map((r) => r.rule);
     expect(new Set(ids).size).toBe(ids.length);

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../errors.js';
+import { report as validateReport } from '../generated/report-validator.js';
 import { type FetchOptions, maxConfigBytes, maxManifestBytes, readAll } from '../oci/content.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
@@ -7,7 +8,6 @@ import { MediaType } from '../oci/media-types.js';
 import { formatImageReference } from '../oci/reference.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
 import type { Report } from '../report/types.js';
-import { schemaIds, validator } from '../schemas.js';
 import { pushBytes } from './transfer.js';
 
 /**
@@ -203,7 +203,7 @@ export async function readAttachedReport(
     });
   }
   const report = JSON.parse((await readAll(target, layer, maxConfigBytes, where, options)).toString('utf8'));
-  const validate = validator(schemaIds.report);
+  const validate = validateReport;
   if (!validate(report)) {
     throw new ImageError('ERR_MANIFEST_INVALID', 'the attached report does not follow the report schema', {
       image: where.image,

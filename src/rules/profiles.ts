@@ -4,7 +4,7 @@ import canfar from '../../spec/profiles/canfar.json' with { type: 'json' };
 import ivoa from '../../spec/profiles/ivoa.json' with { type: 'json' };
 import kubeflow from '../../spec/profiles/kubeflow.json' with { type: 'json' };
 import { UsageError } from '../errors.js';
-import { describeSchemaErrors, schemaIds, validator } from '../schemas.js';
+import { describeSchemaErrors } from '../schemas.js';
 import type { ResolvedProfile } from './types.js';
 
 /**
@@ -32,7 +32,8 @@ export async function loadProfile(
   // Built-ins are validated by test/spec.test.ts; checking them again would
   // load and compile the schemas on every lint (~100 ms of start-up).
   const builtIn = builtInProfiles[nameOrFile] !== undefined;
-  const validate = builtIn ? undefined : validator(schemaIds.completeProfile);
+  // User files only: their validators are loaded on demand.
+  const validate = builtIn ? undefined : (await import('../generated/profile-validators.js')).completeProfile;
   if (validate && !validate(complete)) {
     throw new UsageError(
       `profile '${nameOrFile}' is incomplete after extending ${chain.slice(1).join(' → ') || 'nothing'}: ${describeSchemaErrors(validate.errors).join('; ')}`,
@@ -117,7 +118,7 @@ async function readProfileFile(path: string, asGiven: string): Promise<ProfileDa
       'ERR_PROFILE',
     );
   }
-  const validate = validator(schemaIds.profile);
+  const validate = (await import('../generated/profile-validators.js')).profile;
   if (!validate(data)) {
     throw new UsageError(
       `profile '${path}' is invalid: ${describeSchemaErrors(validate.errors).join('; ')}`,

@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import schema from '../../../spec/schemas/labels.schema.json' with { type: 'json' };
-import { schemaIds, validator } from '../../schemas.js';
+import { labels as validateLabels } from '../../generated/labels-validator.js';
 import { ivoaPrefix } from '../labels.js';
 
 /**
@@ -37,7 +37,7 @@ export function ivoaLabels(labels: Record<string, string> | undefined): Record<s
 
 /** Problems with the set, at most one per key, in key order. */
 export function validateIvoaLabels(labels: Record<string, string>): LabelSchemaProblem[] {
-  const validate = validator(schemaIds.labels);
+  const validate = validateLabels;
   if (validate(labels)) return [];
   const byKey = new Map<string, LabelSchemaProblem>();
   for (const error of validate.errors ?? []) {

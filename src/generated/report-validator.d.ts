@@ -1,0 +1,4 @@
+// Types of the module scripts/schema-validators.mjs generates at build time (report-validator.js, git-ignored).
+import type { ValidateFunction } from 'ajv';
+
+export const report: ValidateFunction;
