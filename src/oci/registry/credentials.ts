@@ -12,7 +12,6 @@
  * Nothing here logs or puts a secret in a message.
  */
 
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +212,8 @@ export async function runCredentialHelper(
   }
   const program = `docker-credential-${helper}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  // Loaded here: most runs use no helper, and child_process costs start-up time.
+  const { spawn } = await import('node:child_process');
   const result = await new Promise<{
     code: number | null;
     stdout: string;
