@@ -8,6 +8,31 @@ import { generateSchemaValidators } from './schema-validators.mjs';
 await rm('dist', { recursive: true, force: true });
 await generateSchemaValidators();
 
+/**
+ * undici's HTTP/2 client requires node:http2 when it loads, and node:http2
+ * brings node:tls: together ~15 ms of every command's start-up. Our registry
+ * client speaks HTTP/1.1 only (undici's default: allowH2 off, so ALPN never
+ * picks h2 and the HTTP/2 code never runs). undici itself falls back to
+ * `{ constants: {} }` when node:http2 cannot be loaded (client-h2.js); the
+ * bundle gives its client-h2 exactly that. TLS connections still load
+ * node:tls on first use (undici's connect.js). test/bundle.test.ts checks
+ * what a metadata-only inspect loads.
+ */
+const undiciWithoutHttp2 = {
+  name: 'undici-without-http2',
+  setup(build) {
+    build.onResolve({ filter: /^node:http2$/ }, (args) =>
+      /undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer)
+        ? { path: 'undici-http2-absent', namespace: 'ivoc' }
+        : undefined,
+    );
+    build.onLoad({ filter: /^undici-http2-absent$/, namespace: 'ivoc' }, () => ({
+      contents: 'module.exports = { constants: {} };',
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: { cli: 'src/cli/main.ts' },
   outdir: 'dist',
@@ -20,6 +45,7 @@ await build({
   logLevel: 'warning',
   // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
   external: ['dockerode', 'ssh2', 'cpu-features'],
+  plugins: [undiciWithoutHttp2],
   banner: {
     js: "import { createRequire as __ivocCreateRequire } from 'node:module'; const require = __ivocCreateRequire(import.meta.url);",
   },

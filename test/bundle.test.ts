@@ -1,0 +1,180 @@
+/**
+ * The built CLI as users run it: what a metadata-only command loads (start-up
+ * time is a product target, bench/), and the TLS path of the bundle, which
+ * leaves out undici's HTTP/2 client (scripts/build.mjs), against a real
+ * distribution registry serving HTTPS with a self-signed certificate.
+ */
+
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runIvoc } from './support/cli.js';
+
+const run = promisify(execFile);
+const env = inject('testEnv');
+const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+const example = fileURLToPath(new URL('../examples/hello-notebook.oci.tar', import.meta.url));
+
+/** Runs the built CLI and returns the built-in modules it loaded (process.moduleLoadList). */
+async function builtinsLoaded(args: string[]): Promise<{ code: number | null; modules: string[] }> {
+  const dir = await mkdtemp(join(env.workDir, 'bundle-modules-'));
+  const out = join(dir, 'modules.json');
+  // An ESM hook run before the CLI: at exit, write what was loaded.
+  const source = `import { writeFileSync } from 'node:fs'; process.on('exit', () => writeFileSync(${JSON.stringify(
+    out,
+  )}, JSON.stringify(process.moduleLoadList)));`;
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', `data:text/javascript,${encodeURIComponent(source)}`, bin, ...args],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } },
+    );
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  const list = JSON.parse(await readFile(out, 'utf8')) as string[];
+  await rm(dir, { recursive: true, force: true });
+  return {
+    code,
+    modules: list
+      .filter((entry) => entry.startsWith('NativeModule ') && !entry.includes('internal/'))
+      .map((entry) => entry.slice('NativeModule '.length)),
+  };
+}
+
+describe('the built CLI', () => {
+  it('loads no HTTP/2, TLS, child_process or zlib for a metadata-only inspect of a plain-HTTP registry', async () => {
+    const image = `${env.registries.anonymous.host}/ivoc-test/bundle-modules:1`;
+    const pushed = await runIvoc([
+      'publish',
+      `oci-archive:${example}`,
+      `docker://${image}`,
+      '--fail-on',
+      'never',
+      '-q',
+    ]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const { code, modules } = await builtinsLoaded(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(code).toBe(0);
+    expect(modules).toContain('http'); // undici's HTTP/1.1 client did run
+    for (const absent of ['http2', 'tls', 'child_process', 'zlib']) expect(modules).not.toContain(absent);
+  });
+});
+
+describe('the built CLI against a registry serving HTTPS (self-signed, loopback)', () => {
+  let dir: string;
+  let host: string;
+  let registry: ReturnType<typeof spawn> | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(env.workDir, 'bundle-tls-registry-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    const port = await freePort();
+    host = `127.0.0.1:${port}`;
+    await mkdir(join(dir, 'data'));
+    const config = join(dir, 'config.yml');
+    await writeFile(
+      config,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: error',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${join(dir, 'data')}`,
+        'http:',
+        `  addr: ${host}`,
+        '  tls:',
+        `    certificate: ${cert}`,
+        `    key: ${key}`,
+        '',
+      ].join('\n'),
+    );
+    registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+    await waitForTls(host);
+  });
+
+  afterAll(async () => {
+    registry?.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('publishes to it and inspects from it over TLS; skopeo sees the same image', async () => {
+    const image = `${host}/ivoc-test/bundle-tls:1`;
+    const pushed = await runIvoc([
+      'publish',
+      `oci-archive:${example}`,
+      `docker://${image}`,
+      '--fail-on',
+      'never',
+    ]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const digest = pushed.stdout.trim().split('\n').at(-1);
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const inspected = await runIvoc(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    expect(JSON.parse(inspected.stdout).digest).toBe(digest);
+
+    const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${image}`]);
+    expect(JSON.parse(stdout).Digest).toBe(digest);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Until the registry answers on its TLS port (it takes a moment to start). */
+async function waitForTls(host: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const status = await new Promise<number | undefined>((resolve) => {
+      const request = httpsGet(
+        `https://${host}/v2/`,
+        { rejectUnauthorized: false, timeout: 2000 },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode);
+        },
+      );
+      request.on('error', () => resolve(undefined));
+      request.on('timeout', () => request.destroy());
+    });
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`the TLS registry on ${host} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
