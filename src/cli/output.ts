@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -10,12 +9,14 @@ export async function writeOutput(text: string, file?: string): Promise<void> {
     });
     return;
   }
-  const temp = join(dirname(file), `.${randomBytes(6).toString('hex')}.ivoc-tmp`);
+  // A name unique to this process and moment; 'wx' never takes over another writer's file.
+  const unique = `${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 10)}`;
+  const temp = join(dirname(file), `.${unique}.ivoc-tmp`);
   try {
-    await writeFile(temp, text);
+    await writeFile(temp, text, { flag: 'wx' });
     await rename(temp, file);
   } catch (error) {
-    await rm(temp, { force: true });
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(temp, { force: true });
     throw error;
   }
 }

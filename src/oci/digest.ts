@@ -1,6 +1,6 @@
-import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ImageError } from '../errors.js';
+import { Sha256 } from './sha256.js';
 
 /** A content digest, "algorithm:encoded", as the OCI image-spec defines it. */
 export type Digest = `${string}:${string}`;
@@ -39,8 +39,30 @@ export function isDigest(value: string): boolean {
   }
 }
 
+/** Up to this many bytes, sha256 runs in JavaScript (sha256.ts): no node:crypto at start-up. */
+export const smallBlobBytes = 256 * 1024;
+
+/** An incremental hash: node:crypto's, or ours for small sha256 inputs. */
+export interface IncrementalHash {
+  update(data: Uint8Array): unknown;
+  digest(encoding: 'hex'): string;
+}
+
+/**
+ * A hash for `size` bytes of `algorithm`. node:crypto is loaded on first
+ * need (process.getBuiltinModule), so commands that only verify manifests
+ * and configs never load it.
+ */
+export function createHashFor(algorithm: 'sha256' | 'sha512', size: number): IncrementalHash {
+  if (algorithm === 'sha256' && size <= smallBlobBytes) return new Sha256();
+  return process.getBuiltinModule('node:crypto').createHash(algorithm);
+}
+
 export function digestOf(data: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const hash = createHashFor(algorithm, bytes.length);
+  hash.update(bytes);
+  return `${algorithm}:${hash.digest('hex')}`;
 }
 
 export interface VerifyTarget {
@@ -54,7 +76,7 @@ export interface VerifyTarget {
  */
 export class DigestVerifier {
   readonly expected: VerifyTarget;
-  private readonly hash: Hash;
+  private readonly hash: IncrementalHash;
   private readonly algorithm: string;
   private readonly hex: string;
   private readonly context: { image?: string; blob: string };
@@ -66,7 +88,7 @@ export class DigestVerifier {
     const parsed = parseDigest(expected.digest, this.context);
     this.algorithm = parsed.algorithm;
     this.hex = parsed.hex;
-    this.hash = createHash(parsed.algorithm);
+    this.hash = createHashFor(parsed.algorithm, expected.size);
     if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
       throw new ImageError(
         'ERR_MANIFEST_INVALID',

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digestOf } from '../oci/digest.js';
 import type { RuleMeta } from '../rules/types.js';
 import {
   compare,
@@ -144,7 +144,7 @@ function describe(ruleId: string, meta: RuleMeta | undefined, sample: RuleResult
 }
 
 function fingerprint(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  return digestOf(parts.join('\u0000')).slice('sha256:'.length);
 }
 
 function location(name: string, finding?: Finding): SarifLocation {

@@ -1,0 +1,79 @@
+/**
+ * Digests: our JavaScript SHA-256 (small blobs, no node:crypto at start-up)
+ * against node:crypto, and the verifier on both sides of the size threshold.
+ */
+
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createHashFor, DigestVerifier, digestOf, smallBlobBytes } from '../src/oci/digest.js';
+import { Sha256 } from '../src/oci/sha256.js';
+
+const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+describe('Sha256', () => {
+  it('matches node:crypto for every length around the block and padding boundaries', () => {
+    const data = randomBytes(300);
+    for (let length = 0; length <= 300; length++) {
+      const slice = data.subarray(0, length);
+      expect(new Sha256().update(slice).digest('hex'), `length ${length}`).toBe(reference(slice));
+    }
+  });
+
+  it('matches node:crypto for the FIPS 180-4 examples and large inputs fed in odd pieces', () => {
+    expect(new Sha256().update(Buffer.from('abc')).digest('hex')).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    expect(new Sha256().digest('hex')).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+    for (const size of [1000, 65_537, smallBlobBytes]) {
+      const data = randomBytes(size);
+      const hash = new Sha256();
+      let offset = 0;
+      let piece = 1;
+      while (offset < size) {
+        hash.update(data.subarray(offset, offset + piece));
+        offset += piece;
+        piece = (piece * 7 + 3) % 997;
+      }
+      expect(hash.digest('hex'), `size ${size}`).toBe(reference(data));
+    }
+  });
+
+  it('refuses to be used after its digest', () => {
+    const hash = new Sha256();
+    hash.digest('hex');
+    expect(() => hash.update(Buffer.from('x'))).toThrow();
+    expect(() => hash.digest('hex')).toThrow();
+  });
+});
+
+describe('digestOf and DigestVerifier', () => {
+  it('give the same digests below and above the JavaScript threshold', () => {
+    for (const size of [0, 10, smallBlobBytes, smallBlobBytes + 1, 1024 * 1024]) {
+      const data = randomBytes(size);
+      const expected = `sha256:${reference(data)}`;
+      expect(digestOf(data)).toBe(expected);
+      const verifier = new DigestVerifier({ digest: expected, size });
+      verifier.update(data);
+      expect(() => verifier.finish()).not.toThrow();
+    }
+    expect(digestOf('héllo')).toBe(`sha256:${reference(Buffer.from('héllo', 'utf8'))}`);
+    expect(digestOf('abc', 'sha512')).toBe(`sha512:${createHash('sha512').update('abc').digest('hex')}`);
+  });
+
+  it('uses JavaScript only for small sha256 inputs', () => {
+    expect(createHashFor('sha256', smallBlobBytes)).toBeInstanceOf(Sha256);
+    expect(createHashFor('sha256', smallBlobBytes + 1)).not.toBeInstanceOf(Sha256);
+    expect(createHashFor('sha512', 10)).not.toBeInstanceOf(Sha256);
+  });
+
+  it('still refuses a small blob whose bytes do not match', () => {
+    const data = randomBytes(100);
+    const verifier = new DigestVerifier({ digest: `sha256:${reference(data)}`, size: 100 });
+    const tampered = Buffer.from(data);
+    tampered[50] = tampered[50]! ^ 1;
+    verifier.update(tampered);
+    expect(() => verifier.finish()).toThrow(/digest mismatch/);
+  });
+});
