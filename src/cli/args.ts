@@ -263,29 +263,28 @@ function editDistance(a: string, b: string): number {
 
 /** Help for the whole tool, or for one command, from the same table, wrapped to `width` columns. */
 export function formatHelp(cli: CliSpec, command: CommandSpec | undefined, width: number): string {
-  const lines: string[] = [];
   const globals = { ...cli.globalOptions, ...builtinOptions };
+  const lines: string[] = [];
   if (command === undefined) {
-    lines.push(`Usage: ${cli.name} [options] <command> [command options]`, '', 'Commands:');
+    lines.push(...wrap(`Usage: ${cli.name} [options] <command> [command options]`, width), '');
+    const commands = cli.commands.map((entry): [string, string] => [
+      [cli.name, entry.name, ...positionalWords(entry)].join(' '),
+      entry.description,
+    ]);
+    lines.push('Commands:', ...table(commands, width), '');
+    lines.push('Options:', ...table(optionRows(globals), width), '');
     lines.push(
-      ...table(
-        cli.commands.map((entry) => [commandLine(cli, entry), entry.description]),
-        width,
-      ),
+      ...wrap(`Run '${cli.name} <command> --help' (or '${cli.name} help <command>') for its options.`, width),
     );
-    lines.push('', 'Options:', ...table(optionRows(globals), width));
-    lines.push('', `Run '${cli.name} <command> --help' (or '${cli.name} help <command>') for its options.`);
     return `${lines.join('\n')}\n`;
   }
-  lines.push(
-    `Usage: ${cli.name} ${command.name} [options] ${positionalWords(command).join(' ')}`.trimEnd(),
-    '',
-  );
-  lines.push(...wrap(command.description, width), '');
+  const usage = [`Usage: ${cli.name} ${command.name} [options]`, ...positionalWords(command)].join(' ');
+  lines.push(...wrap(usage, width), '', ...wrap(command.description, width), '');
   if (command.positionals.length > 0) {
-    const rows = command.positionals.map((positional): [string, string] => [
-      placeholder(positional),
-      positional.description + (positional.required ? '' : ' (optional)'),
+    const words = positionalWords(command);
+    const rows = command.positionals.map((positional, i): [string, string] => [
+      words[i]!,
+      positional.description,
     ]);
     lines.push('Arguments:', ...table(rows, width), '');
   }
@@ -294,10 +293,6 @@ export function formatHelp(cli: CliSpec, command: CommandSpec | undefined, width
   }
   lines.push('Global options:', ...table(optionRows(globals), width));
   return `${lines.join('\n')}\n`;
-}
-
-function commandLine(cli: CliSpec, command: CommandSpec): string {
-  return [cli.name, command.name, ...positionalWords(command)].join(' ');
 }
 
 function positionalWords(command: CommandSpec): string[] {
