@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
+import { loadDockerode } from '../dockerode.js';
 import { TransportError } from '../errors.js';
 import { type ImageSource, maxConfigBytes, readAll } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
@@ -13,7 +14,7 @@ export function engineAddress(): string {
 
 /** A dockerode client for DOCKER_HOST (or the default socket), checked with /_ping. Exit 3 if none answers. */
 export async function connectEngine(timeoutMs = 10_000): Promise<Dockerode> {
-  const { default: Docker } = await import('dockerode');
+  const Docker = await loadDockerode();
   const docker = new Docker({ timeout: timeoutMs } as Dockerode.DockerOptions);
   try {
     await docker.ping();

@@ -9,7 +9,7 @@ import { isInteractive } from '../rules/util/session.js';
 import { redactEnvEntry, redacted, secretValueKind } from '../secrets.js';
 import { registerCleanup } from './cleanup.js';
 import { ensureImageInEngine } from './engine.js';
-import type { RunObservations } from './observations.js';
+import type { HttpProbe, RunBehaviour, RunObservations } from './observations.js';
 import { probeChain, tcpAccepts } from './probe.js';
 
 /**
@@ -22,6 +22,9 @@ export const runLabel = 'ivoc.run';
 const basePathLabel = 'net.ivoa.container.base-path';
 const typeLabelKey = 'net.ivoa.container.type';
 const logLines = 20;
+/** Readiness probes: every 50 ms for the first 2 s after start (most apps are up by then), then every 250 ms. */
+const fastPollMs = 50;
+const fastPollForMs = 2_000;
 const pollMs = 250;
 
 export interface RunOptions {
@@ -34,7 +37,19 @@ export interface RunOptions {
   graceSeconds?: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after MS, or at once when SIGNAL aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Docker's memory syntax ('2g', '512m', '1073741824') in bytes. */
 export function parseMemory(value: string): number {
@@ -131,6 +146,69 @@ function pickId(taken: Set<number>): number {
   }
 }
 
+/** The container's settings as the platform would make them, for one UID:GID. */
+interface Plan {
+  name: string;
+  id: string;
+  imageId: string;
+  env: Record<string, string>;
+  command: string[] | undefined;
+  port: number | undefined;
+  home: string;
+  run: ResolvedProfile['parameters']['run'];
+}
+
+function containerOptions(plan: Plan, uid: number, gid: number): Dockerode.ContainerCreateOptions {
+  const { run, port, home } = plan;
+  const tmpfs: Record<string, string> = {
+    [home]: `rw,exec,nosuid,size=1g,uid=${uid},gid=${gid},mode=0700`,
+  };
+  if (run.readOnlyRootfs) tmpfs['/tmp'] = 'rw,exec,nosuid,size=1g,mode=1777';
+  return {
+    name: plan.name,
+    Image: plan.imageId,
+    User: `${uid}:${gid}`,
+    Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
+    ...(plan.command ? { Cmd: plan.command } : {}),
+    Labels: { [runLabel]: plan.id },
+    ...(port !== undefined ? { ExposedPorts: { [`${port}/tcp`]: {} } } : {}),
+    HostConfig: {
+      ...(port !== undefined
+        ? { PortBindings: { [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }
+        : {}),
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: parseMemory(run.memory),
+      NanoCpus: Math.round(run.cpus * 1e9),
+      ReadonlyRootfs: run.readOnlyRootfs,
+      Tmpfs: tmpfs,
+      NetworkMode: 'bridge',
+    },
+  };
+}
+
+/**
+ * The UIDs and GIDs of the image's /etc/passwd and /etc/group, read from a
+ * second container of the image that is created, never started, and removed:
+ * the files as the image has them (an entrypoint may append its user once
+ * started), read while the run's own container starts.
+ */
+async function imageIdsAside(docker: Dockerode, plan: Plan): Promise<Set<number>> {
+  const container = await docker.createContainer({
+    name: `${plan.name}-ids`,
+    Image: plan.imageId,
+    // Never started: any command will do, and the image may declare none.
+    Entrypoint: ['/ivoc-never-started'],
+    Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
+    HostConfig: { NetworkMode: 'none' },
+  });
+  try {
+    return await imageIds(container);
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
 /** Runs the image once under the profile and returns what was observed. */
 export async function runImage(options: RunOptions): Promise<RunObservations> {
   const { docker, loaded, profile } = options;
@@ -184,96 +262,124 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   obs.env = Object.keys(env).sort();
   const port = interactive ? type.port! : undefined;
   if (port !== undefined) obs.port = port;
+  const plan: Plan = { name, id, imageId, env, command, port, home, run };
 
   // Removal by name works even when the create call's answer is lost (a signal mid-request).
   const cleanup = registerCleanup(async () => {
-    await docker
-      .getContainer(name)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
+    await Promise.all(
+      [name, `${name}-ids`].map((each) =>
+        docker
+          .getContainer(each)
+          .remove({ force: true, v: true })
+          .catch(() => undefined),
+      ),
+    );
   });
   const deadline = began + (run.startupTimeoutSeconds + (options.graceSeconds ?? 30)) * 1000;
+  const fixedUid = profile.parameters.user?.uid;
   try {
-    let container: Dockerode.Container | undefined;
-    let taken = new Set<number>([0]);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const uid = pickId(taken);
-      const gid = profile.parameters.user?.uid === undefined ? pickId(taken) : 100;
-      obs.uid = profile.parameters.user?.uid ?? uid;
+    // The platform's user: the profile's (kubeflow: its UID, GID 100), else
+    // a UID and a GID the image does not know. The image's IDs are read
+    // aside while the container runs; on a clash (the range is
+    // 100000-199999, so rarely) the run is done again with other IDs.
+    const known = fixedUid === undefined ? imageIdsAside(docker, plan) : undefined;
+    known?.catch(() => undefined);
+    const taken = new Set<number>([0]);
+    for (let attempt = 0; ; attempt++) {
+      const uid = fixedUid ?? pickId(taken);
+      const gid = fixedUid === undefined ? pickId(taken) : 100;
+      obs.uid = uid;
       obs.gid = gid;
       t = Date.now();
-      const tmpfs: Record<string, string> = {
-        [home]: `rw,exec,nosuid,size=1g,uid=${obs.uid},gid=${gid},mode=0700`,
-      };
-      if (run.readOnlyRootfs) tmpfs['/tmp'] = 'rw,exec,nosuid,size=1g,mode=1777';
-      container = await docker.createContainer({
-        name,
-        Image: imageId,
-        User: `${obs.uid}:${gid}`,
-        Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-        ...(command ? { Cmd: command } : {}),
-        Labels: { [runLabel]: id },
-        ...(port !== undefined ? { ExposedPorts: { [`${port}/tcp`]: {} } } : {}),
-        HostConfig: {
-          ...(port !== undefined
-            ? { PortBindings: { [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }
-            : {}),
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges'],
-          Memory: parseMemory(run.memory),
-          NanoCpus: Math.round(run.cpus * 1e9),
-          ReadonlyRootfs: run.readOnlyRootfs,
-          Tmpfs: tmpfs,
-          NetworkMode: 'bridge',
-        },
-      });
+      const container = await docker.createContainer(containerOptions(plan, uid, gid));
       timings.createMs = Date.now() - t;
-      const ids = await imageIds(container);
-      if (!ids.has(obs.uid) && !ids.has(gid)) break;
-      if (profile.parameters.user?.uid !== undefined && !ids.has(gid)) break;
-      // The image knows this UID or GID: pick another (rare: the range is 100000-199999).
-      taken = new Set([...taken, ...ids]);
-      await container.remove({ force: true, v: true });
-      container = undefined;
-    }
-    if (!container) throw new Error('could not find a UID/GID absent from the image');
-
-    t = Date.now();
-    await container.start();
-    const startedAt = Date.now();
-    timings.startMs = startedAt - t;
-
-    if (behaviour === 'headless') {
-      await watchHeadless(container, obs, startedAt, run.startupTimeoutSeconds * 1000);
-    } else if (interactive) {
-      await watchInteractive(
+      t = Date.now();
+      await container.start();
+      const startedAt = Date.now();
+      timings.startMs = startedAt - t;
+      const watched = watch(
         container,
+        behaviour,
         obs,
         startedAt,
-        Math.min(deadline, startedAt + run.startupTimeoutSeconds * 1000),
-        options.signal,
+        deadline,
+        run.startupTimeoutSeconds,
+        options,
       );
-    } else {
-      // desktop-app: no display here; it must at least stay up a moment as the platform's user.
-      await sleep(Math.min(3_000, run.startupTimeoutSeconds * 1000));
-      obs.processes = await processList(container);
+      watched.catch(() => undefined);
+      const ids = await known;
+      if (ids && (ids.has(uid) || ids.has(gid)) && attempt < 2) {
+        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await watched.catch(() => undefined);
+        for (const each of ids) taken.add(each);
+        resetObservations(obs);
+        continue;
+      }
+      if (ids && (ids.has(uid) || ids.has(gid)))
+        throw new Error('could not find a UID/GID absent from the image');
+      await watched;
+      break;
     }
-    if (behaviour !== 'headless') {
-      const state = (await container.inspect()).State;
-      obs.exit = {
-        running: state.Running,
-        exitCode: state.Running ? undefined : state.ExitCode,
-        oomKilled: state.OOMKilled,
-      };
-      if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
-    }
-    obs.logs = await lastLogs(container);
     obs.timedOut = options.signal?.aborted === true || Date.now() > deadline;
   } finally {
     await cleanup.run();
     timings.totalMs = Date.now() - began;
   }
   return obs;
+}
+
+/** Forgets what a discarded attempt observed (its IDs clashed with the image's). */
+function resetObservations(obs: RunObservations): void {
+  for (const key of ['hostPort', 'tcp', 'http', 'smoke', 'exit', 'processes', 'logs'] as const)
+    delete obs[key];
+  delete obs.timings?.firstAnswerMs;
+}
+
+/** Watches the started container as its session type asks, then records its state, processes and logs. */
+async function watch(
+  container: Dockerode.Container,
+  behaviour: RunBehaviour,
+  obs: RunObservations,
+  startedAt: number,
+  deadline: number,
+  timeoutSeconds: number,
+  options: RunOptions,
+): Promise<void> {
+  const logs = async () => {
+    obs.logs = await lastLogs(container);
+  };
+  if (behaviour === 'headless') {
+    await watchHeadless(container, obs, startedAt, timeoutSeconds * 1000, options.signal);
+    await logs();
+    return;
+  }
+  if (isInteractive(behaviour)) {
+    await watchInteractive(
+      container,
+      obs,
+      startedAt,
+      Math.min(deadline, startedAt + timeoutSeconds * 1000),
+      options.signal,
+    );
+  } else {
+    // desktop-app: no display here; it must at least stay up a moment as the platform's user.
+    await sleep(Math.min(3_000, timeoutSeconds * 1000), options.signal);
+  }
+  // The process list, the state and the logs, all at once.
+  const [processes, info] = await Promise.all([processList(container), container.inspect(), logs()]);
+  obs.processes = processes;
+  const state = info.State;
+  obs.exit = {
+    running: state.Running,
+    exitCode: state.Running ? undefined : state.ExitCode,
+    oomKilled: state.OOMKilled,
+  };
+  if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
+}
+
+/** Pause between readiness probes: short while an app typically comes up, then the old 250 ms. */
+function pollPause(sinceStartMs: number): number {
+  return sinceStartMs < fastPollForMs ? fastPollMs : pollMs;
 }
 
 async function watchInteractive(
@@ -289,22 +395,36 @@ async function watchInteractive(
   obs.tcp = { accepted: false, attempts: 0 };
   obs.http = { probes: [], attempts: 0, answered: false };
   if (!obs.hostPort) return;
-  const origin = `http://127.0.0.1:${obs.hostPort}`;
+  const hostPort = obs.hostPort;
+  const origin = `http://127.0.0.1:${hostPort}`;
   const stillRunning = async () => (await container.inspect()).State.Running;
+  const pause = () => sleep(pollPause(Date.now() - startedAt), signal);
   while (Date.now() < until && !signal?.aborted) {
+    let chain: HttpProbe[];
     if (!obs.tcp.accepted) {
       obs.tcp.attempts++;
-      if (await tcpAccepts('127.0.0.1', obs.hostPort)) {
+      // An HTTP answer proves a listener at once. Without one, the connection
+      // must stay open a while to count (tcpAccepts: the engine's proxy
+      // accepts every connection, and closes it when nothing listens inside).
+      const tried = Date.now() - startedAt;
+      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
+      if (chain[0]!.status !== undefined) {
         obs.tcp.accepted = true;
-        obs.tcp.atMs = Date.now() - startedAt;
+        obs.tcp.atMs = tried;
       } else {
+        if (await tcpAccepts('127.0.0.1', hostPort)) {
+          obs.tcp.accepted = true;
+          obs.tcp.atMs = Date.now() - startedAt;
+          continue;
+        }
         if (!(await stillRunning())) break;
-        await sleep(pollMs);
+        await pause();
         continue;
       }
+    } else {
+      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
     }
     obs.http.attempts++;
-    const chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
     obs.http.probes = chain;
     const last = chain.at(-1)!;
     // Retry while the app is still coming up: no answer, or a server error.
@@ -314,9 +434,8 @@ async function watchInteractive(
       break;
     }
     if (!(await stillRunning())) break;
-    await sleep(pollMs);
+    await pause();
   }
-  obs.processes = await processList(container);
 }
 
 async function watchHeadless(
@@ -324,15 +443,20 @@ async function watchHeadless(
   obs: RunObservations,
   startedAt: number,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   // The process list while the smoke command runs, when it is still running.
   const early = processList(container);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    onAbort = () => resolve('timeout');
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   const waited = await Promise.race([container.wait() as Promise<{ StatusCode: number }>, timeout]);
   clearTimeout(timer);
+  if (onAbort) signal?.removeEventListener('abort', onAbort);
   const processes = await early;
   if (processes) obs.processes = processes;
   if (waited === 'timeout') {

@@ -249,6 +249,7 @@ export class DockerDaemonSource implements ImageSource {
 }
 
 export async function openDockerDaemon(reference: DaemonReference): Promise<DockerDaemonSource> {
-  const { default: Docker } = await import('dockerode');
+  const { loadDockerode } = await import('../../dockerode.js');
+  const Docker = await loadDockerode();
   return new DockerDaemonSource(reference, new Docker());
 }
