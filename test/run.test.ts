@@ -454,6 +454,43 @@ describe('ivoc lint --run', () => {
     for (const image of [slow, prefix, good]) expect(await leftovers(image)).toBe(0);
   }, 180_000);
 
+  it('one image named twice, checked at once, is loaded into the engine once', async () => {
+    const image = await webImage(serveUnderPrefix, { labels: { ...labels, 'ivoc.test.variant': 'twice' } });
+    const path = join(scratch, 'twice.docker.tar');
+    await writeDockerArchive(path, image);
+    const events = (await docker.getEvents({
+      filters: { type: ['image'], event: ['load'] },
+    })) as NodeJS.ReadableStream & { destroy: () => void };
+    let loads = 0;
+    events.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
+        if ((event.Actor?.ID ?? event.id) === image.configDescriptor.digest) loads++;
+      }
+    });
+    const result = await runIvoc(
+      [
+        'lint',
+        await archive('twice', image),
+        `docker-archive:${path}`,
+        '--run',
+        '--profile',
+        profilePath,
+        '--format',
+        'json',
+        '--rule',
+        'IVC-RUN-001,IVC-RUN-003',
+      ],
+      { DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    events.destroy();
+    const { reports } = JSON.parse(result.stdout) as { reports: Array<{ results: RunResult[] }> };
+    expect(reports.map((r) => r.results.map((x) => x.status).join(','))).toEqual(['pass,pass', 'pass,pass']);
+    expect(loads).toBe(1);
+    expect(await leftovers(image)).toBe(0);
+  });
+
   it('SIGINT with several images running at once removes every container and starts no more', async () => {
     const group = { ...labels, 'ivoc.test.group': `jobs-int-${run}` };
     const images = await Promise.all(

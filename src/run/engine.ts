@@ -71,6 +71,36 @@ export async function ensureImageInEngine(
   }
   const id = loaded.configDescriptor.digest;
   if ((await imageId(docker, id).catch(() => undefined)) !== undefined) return id;
+  // Two jobs of one `lint -j` that need the same image: one load, the other
+  // waits for it (and loads it itself if that load fails).
+  const key = `${engineAddress()}\n${id}`;
+  const shared = loading.get(key);
+  if (shared) {
+    try {
+      return await shared;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+    }
+  }
+  const load = loadIntoEngine(docker, source, loaded, signal);
+  loading.set(key, load);
+  try {
+    return await load;
+  } finally {
+    if (loading.get(key) === load) loading.delete(key);
+  }
+}
+
+/** Loads in progress, by engine and image ID. */
+const loading = new Map<string, Promise<string>>();
+
+async function loadIntoEngine(
+  docker: Dockerode,
+  source: ImageSource,
+  loaded: LoadedImage,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const id = loaded.configDescriptor.digest;
 
   const hex = (digest: string) => digest.split(':')[1]!;
   const configName = `${hex(id)}.json`;
