@@ -5,7 +5,8 @@ import type Dockerode from 'dockerode';
  * dockerode, loaded without the modules ivoc does not use until they are
  * used. dockerode requires at load time ssh2 (for `DOCKER_HOST=ssh://`), its
  * BuildKit session (@grpc/grpc-js, @grpc/proto-loader: `docker build` with a
- * session) and tar-fs with a dockerignore parser (build contexts): 300-600 ms
+ * session), tar-fs with a dockerignore parser (build contexts) and, through
+ * docker-modem, readable-stream (hijacked attach/exec streams): 300-600 ms
  * of a `lint --run` that takes about a second otherwise. Each is put in
  * require's cache as a stand-in that loads the real module on first use, so
  * every dockerode feature still works, at its own cost, when used.
@@ -52,6 +53,8 @@ const deferred: Deferred[] = [
   },
   // dockerode/lib/docker.js: `withSession = require('./session')`, called by buildImage with a session.
   { from: 'dockerode/lib/docker.js', request: './session', standIn: (real) => lazyCallable(real) },
+  // docker-modem/lib/modem.js: `new HttpDuplex(req, res)` for hijacked (attach, exec) streams only; loads readable-stream.
+  { from: 'docker-modem/lib/modem.js', request: './http_duplex', standIn: (real) => lazyCallable(real) },
   // dockerode/lib/util.js: build contexts only.
   { from: 'dockerode/lib/util.js', request: 'tar-fs', standIn: (real) => lazyObject(real) },
   { from: 'dockerode/lib/util.js', request: '@balena/dockerignore', standIn: (real) => lazyCallable(real) },

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { types } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
@@ -42,6 +43,14 @@ describe('loadDockerode', () => {
       add: (text: string) => { ignores: (path: string) => boolean };
     };
     expect(ignore({}).add('*.log').ignores('x.log')).toBe(true);
+    const Duplex = fromPackage('docker-modem', 'lib/modem.js')('./http_duplex') as new (
+      req: unknown,
+      res: unknown,
+    ) => { req: unknown; write: unknown };
+    const res = new EventEmitter();
+    const duplex = new Duplex('req', res);
+    expect(duplex.req).toBe('req');
+    expect(typeof duplex.write).toBe('function');
     const session = fromPackage('dockerode', 'lib/docker.js')('./session') as unknown;
     expect(typeof session).toBe('function');
   });
