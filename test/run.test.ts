@@ -209,6 +209,16 @@ describe('ivoc lint --run', () => {
     await loadIntoEngine(path, env.dockerHost);
     const fromEngine = await lintRun(`docker-daemon:ivoc-test/run-arg:${run}`);
     expect(statuses(fromEngine.results)).toMatchObject({ 'IVC-RUN-001': 'pass', 'IVC-RUN-003': 'pass' });
+    // The run reads a docker-daemon: image from the engine's inspect: a missing one is still exit 3.
+    const missing = await runIvoc(
+      ['lint', `docker-daemon:ivoc-test/no-such:${run}`, '--run', '--format', 'json'],
+      {
+        DOCKER_HOST: env.dockerHost,
+      },
+    );
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no such image in the Docker engine');
+    expect((JSON.parse(missing.stdout) as { error: { code: string } }).error.code).toBe('ERR_NOT_FOUND');
     expect(await leftovers(image)).toBe(0);
   });
 

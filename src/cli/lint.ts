@@ -10,9 +10,9 @@ import type { FailOn, Report } from '../report/types.js';
 import { activeRules, lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
-import { connectEngine } from '../run/engine.js';
+import { connectEngine, daemonRunImage } from '../run/engine.js';
 import type { RunObservations } from '../run/observations.js';
-import { runImage } from '../run/runner.js';
+import { runImage, runImageOf } from '../run/runner.js';
 import { toolVersion } from '../version.js';
 import { type ProgressBoard, progressBoard, useColor, writeOutput } from './output.js';
 import { orderedPool } from './pool.js';
@@ -152,6 +152,16 @@ async function lintOne(
   try {
     const source = await openImageSource(reference, sourceOptions);
     const progress = options.board.track();
+    // A docker-daemon: run starts from the engine's inspect; the image's export,
+    // which the lint needs, is read meanwhile (and dropped if the run fails).
+    const preload = new AbortController();
+    if (options.docker && reference.transport === 'docker-daemon') {
+      loadImage(source, {
+        platform: options.platform,
+        anyPlatform: true,
+        signal: AbortSignal.any([preload.signal, options.signal]),
+      }).catch(() => undefined);
+    }
     try {
       const run = options.docker
         ? await runEvidence(options.docker, source, options.profile, options.platform, options.signal)
@@ -172,6 +182,7 @@ async function lintOne(
         },
       });
     } finally {
+      preload.abort();
       progress.done();
       await source.close();
     }
@@ -240,18 +251,22 @@ async function runEvidence(
   platform: ReturnType<typeof parsePlatform>,
   stop: AbortSignal,
 ): Promise<RunObservations> {
-  const loaded = await loadImage(source, { platform, anyPlatform: true, signal: stop });
+  const reference = source.reference;
+  const image =
+    reference.transport === 'docker-daemon'
+      ? await daemonRunImage(docker, reference)
+      : runImageOf(docker, source, await loadImage(source, { platform, anyPlatform: true, signal: stop }));
   try {
     // A bounded total time per image: load, start, probes and clean-up.
     const signal = AbortSignal.any([
       AbortSignal.timeout((profile.parameters.run.startupTimeoutSeconds + runBoundSeconds) * 1000),
       stop,
     ]);
-    return await runImage({ docker, source, loaded, profile, signal });
+    return await runImage({ docker, image, profile, signal });
   } catch (error) {
     if (error instanceof IvocError) throw error;
     throw new TransportError('ERR_ENGINE', `--run: ${(error as Error).message}`, {
-      image: loaded.name,
+      image: image.name,
       cause: error,
     });
   }

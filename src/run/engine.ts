@@ -2,10 +2,11 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
 import { loadDockerode } from '../dockerode.js';
-import { TransportError } from '../errors.js';
+import { ImageError, TransportError } from '../errors.js';
 import { type ImageSource, maxConfigBytes, readAll } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
-import { formatRegistryReference } from '../oci/reference.js';
+import { formatImageReference, formatRegistryReference, type ImageReference } from '../oci/reference.js';
+import type { RunImage } from './runner.js';
 
 /** Where the engine is: DOCKER_HOST, else the default socket (what dockerode itself uses). */
 export function engineAddress(): string {
@@ -43,6 +44,35 @@ async function imageId(docker: Dockerode, name: string): Promise<string | undefi
     if ((error as { statusCode?: number }).statusCode === 404) return undefined;
     throw error;
   }
+}
+
+/**
+ * A `docker-daemon:` image as a run needs it, from the engine's inspect: the
+ * run does not wait for the image's export (which the lint reads meanwhile).
+ */
+export async function daemonRunImage(
+  docker: Dockerode,
+  reference: Extract<ImageReference, { transport: 'docker-daemon' }>,
+): Promise<RunImage> {
+  const name = formatImageReference(reference);
+  const engineName = reference.id ?? formatRegistryReference(reference.ref!);
+  let info: Dockerode.ImageInspectInfo;
+  try {
+    info = await docker.getImage(engineName).inspect();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404)
+      throw new ImageError('ERR_NOT_FOUND', 'no such image in the Docker engine', {
+        image: name,
+        cause: error,
+      });
+    throw engineError('cannot inspect the image in the engine', error, name);
+  }
+  return {
+    name,
+    labels: info.Config?.Labels ?? {},
+    cmd: info.Config?.Cmd ?? undefined,
+    ensure: async () => info.Id,
+  };
 }
 
 /**

@@ -27,10 +27,31 @@ const fastPollMs = 50;
 const fastPollForMs = 2_000;
 const pollMs = 250;
 
+/** What a run needs of the image. */
+export interface RunImage {
+  /** The reference in transport syntax, for errors. */
+  name: string;
+  /** Config labels over manifest annotations (mergedLabels). */
+  labels: Record<string, string>;
+  /** The config's Cmd (a headless type without a smoke command runs it). */
+  cmd: string[] | undefined;
+  /** Makes the image available in the engine and returns its ID (loadMs is its time). */
+  ensure: (signal?: AbortSignal) => Promise<string>;
+}
+
+/** A RunImage of an image read from SOURCE (streamed into the engine unless it is a docker-daemon: one). */
+export function runImageOf(docker: Dockerode, source: ImageSource, loaded: LoadedImage): RunImage {
+  return {
+    name: loaded.name,
+    labels: mergedLabels(loaded.config, loaded.manifest),
+    cmd: loaded.config.config?.Cmd ?? undefined,
+    ensure: (signal) => ensureImageInEngine(docker, source, loaded, signal),
+  };
+}
+
 export interface RunOptions {
   docker: Dockerode;
-  source: ImageSource;
-  loaded: LoadedImage;
+  image: RunImage;
   profile: ResolvedProfile;
   signal?: AbortSignal;
   /** Extra time on top of the profile's start-up time-out before the run is cut (load, process list, logs). */
@@ -211,9 +232,9 @@ async function imageIdsAside(docker: Dockerode, plan: Plan): Promise<Set<number>
 
 /** Runs the image once under the profile and returns what was observed. */
 export async function runImage(options: RunOptions): Promise<RunObservations> {
-  const { docker, loaded, profile } = options;
+  const { docker, image, profile } = options;
   const began = Date.now();
-  const labels = mergedLabels(loaded.config, loaded.manifest);
+  const labels = image.labels;
   const sessionType = labels[typeLabelKey]?.trim() || undefined;
   const type = sessionType === undefined ? undefined : profile.types[sessionType];
   if (!type) {
@@ -240,7 +261,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   const timings = obs.timings!;
 
   let t = Date.now();
-  const imageId = await ensureImageInEngine(docker, options.source, loaded, options.signal);
+  const imageId = await image.ensure(options.signal);
   obs.image = imageId;
   timings.loadMs = Date.now() - t;
 
@@ -257,7 +278,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   let command: string[] | undefined;
   if (interactive && form?.startsWith('env:')) env[form.slice(4)] = accessPath;
   if (interactive && form === 'arg') command = [accessPath];
-  if (behaviour === 'headless') command = run.smokeCommand ?? loaded.config.config?.Cmd ?? undefined;
+  if (behaviour === 'headless') command = run.smokeCommand ?? image.cmd;
   if (command) obs.command = command;
   obs.env = Object.keys(env).sort();
   const port = interactive ? type.port! : undefined;
