@@ -286,6 +286,16 @@ describe('ivoc lint --run', () => {
     expect(await leftovers(image)).toBe(0);
   });
 
+  it('holds TCP but never answers HTTP: IVC-RUN-002 passes, IVC-RUN-003 fails', async () => {
+    const image = await webImage('exec nc -ll -p 8888 -e sleep 60', {
+      labels: { ...labels, 'ivoc.test.variant': 'silent' },
+    });
+    const { results } = await lintRun(await archive('silent', image));
+    expect(results.get('IVC-RUN-002')!.status).toBe('pass');
+    expect(results.get('IVC-RUN-003')!.status).toBe('fail');
+    expect(await leftovers(image)).toBe(0);
+  });
+
   it('ignores the prefix: IVC-RUN-003 fails with 404', async () => {
     const image = await webImage(
       'mkdir -p "$HOME/www" && echo ok > "$HOME/www/index.html" && exec httpd -f -p 8888 -h "$HOME/www"',

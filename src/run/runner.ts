@@ -422,28 +422,35 @@ async function watchInteractive(
   const pause = () => sleep(pollPause(Date.now() - startedAt), signal);
   while (Date.now() < until && !signal?.aborted) {
     let chain: HttpProbe[];
-    if (!obs.tcp.accepted) {
+    if (obs.tcp.accepted) {
+      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
+    } else {
       obs.tcp.attempts++;
-      // An HTTP answer proves a listener at once. Without one, the connection
+      // An HTTP answer proves a listener at once. Without one, a connection
       // must stay open a while to count (tcpAccepts: the engine's proxy
       // accepts every connection, and closes it when nothing listens inside).
+      // Both start together: no hold when HTTP answers, no wait for HTTP's
+      // time-out when something holds the connection without answering.
+      const tcp = obs.tcp;
       const tried = Date.now() - startedAt;
+      const held = tcpAccepts('127.0.0.1', hostPort).then((ok) => {
+        if (ok && !tcp.accepted) {
+          tcp.accepted = true;
+          tcp.atMs = Date.now() - startedAt;
+        }
+        return ok;
+      });
       chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
       if (chain[0]!.status !== undefined) {
-        obs.tcp.accepted = true;
-        obs.tcp.atMs = tried;
-      } else {
-        if (await tcpAccepts('127.0.0.1', hostPort)) {
-          obs.tcp.accepted = true;
-          obs.tcp.atMs = Date.now() - startedAt;
-          continue;
+        if (!tcp.accepted) {
+          tcp.accepted = true;
+          tcp.atMs = tried;
         }
+      } else if (!(await held)) {
         if (!(await stillRunning())) break;
         await pause();
         continue;
       }
-    } else {
-      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
     }
     obs.http.attempts++;
     obs.http.probes = chain;
