@@ -82,29 +82,82 @@ export function parseMemory(value: string): number {
   return Math.round(Number(match[1]) * scale);
 }
 
-/** IDs (UIDs and GIDs) in the image's /etc/passwd and /etc/group, read from the created container. */
-async function imageIds(container: Dockerode.Container): Promise<Set<number>> {
-  const ids = new Set<number>();
-  for (const path of ['/etc/passwd', '/etc/group']) {
-    let archive: NodeJS.ReadableStream;
-    try {
-      archive = await container.getArchive({ path });
-    } catch {
-      continue;
-    }
-    const extract = tarStream.extract();
-    (archive as unknown as NodeJS.ReadableStream & { pipe: (d: unknown) => void }).pipe(extract);
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
-        const fields = line.split(':');
-        for (const field of path === '/etc/passwd' ? [fields[2], fields[3]] : [fields[2]]) {
-          if (field !== undefined && /^\d+$/.test(field)) ids.add(Number(field));
-        }
-      }
+/** The numeric IDs of passwd (UID and GID fields) or group (GID field) text. */
+function idsOf(file: 'passwd' | 'group', text: string, into: Set<number>): void {
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    for (const field of file === 'passwd' ? [fields[2], fields[3]] : [fields[2]]) {
+      if (field !== undefined && /^\d+$/.test(field)) into.add(Number(field));
     }
   }
+}
+
+/** Bytes of /etc read before giving up on the one-archive read (then each file is asked for). */
+const maxEtcBytes = 32 * 1024 * 1024;
+
+/**
+ * Reads the archive of PATH from the container, handing each regular file's
+ * text to VISIT; VISIT returns true when it has all it wants (the rest is not read).
+ */
+async function readArchive(
+  container: Dockerode.Container,
+  path: string,
+  visit: (name: string, text: string) => boolean,
+): Promise<void> {
+  const archive = (await container.getArchive({ path })) as NodeJS.ReadableStream & {
+    pipe: (d: unknown) => void;
+    destroy?: () => void;
+  };
+  const extract = tarStream.extract();
+  archive.pipe(extract);
+  let bytes = 0;
+  try {
+    for await (const entry of extract) {
+      const wanted = entry.header.type === 'file';
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) {
+        bytes += (chunk as Buffer).length;
+        if (bytes > maxEtcBytes) throw new Error('too large');
+        if (wanted) chunks.push(chunk as Buffer);
+      }
+      if (wanted && visit(entry.header.name, Buffer.concat(chunks).toString('utf8'))) return;
+    }
+  } finally {
+    archive.destroy?.();
+    extract.destroy();
+  }
+}
+
+/**
+ * IDs (UIDs and GIDs) in the image's /etc/passwd and /etc/group, read from a
+ * created container: one archive of /etc (each archive read costs the engine
+ * a helper process), else each file on its own.
+ */
+async function imageIds(container: Dockerode.Container): Promise<Set<number>> {
+  const ids = new Set<number>();
+  const seen = new Set<string>();
+  try {
+    await readArchive(container, '/etc', (name, text) => {
+      const file = name === 'etc/passwd' ? 'passwd' : name === 'etc/group' ? 'group' : undefined;
+      if (file) {
+        idsOf(file, text, ids);
+        seen.add(file);
+      }
+      return seen.size === 2;
+    });
+  } catch {
+    // No /etc, /etc a link, or too large: each file on its own below.
+  }
+  await Promise.all(
+    (['passwd', 'group'] as const)
+      .filter((file) => !seen.has(file))
+      .map((file) =>
+        readArchive(container, `/etc/${file}`, (_name, text) => {
+          idsOf(file, text, ids);
+          return true;
+        }).catch(() => undefined),
+      ),
+  );
   return ids;
 }
 
