@@ -267,19 +267,39 @@ function containerOptions(plan: Plan, uid: number, gid: number): Dockerode.Conta
  * the files as the image has them (an entrypoint may append its user once
  * started), read while the run's own container starts.
  */
-async function imageIdsAside(docker: Dockerode, plan: Plan): Promise<Set<number>> {
-  const container = await docker.createContainer({
-    name: `${plan.name}-ids`,
-    Image: plan.imageId,
-    // Never started: any command will do, and the image may declare none.
-    Entrypoint: ['/ivoc-never-started'],
-    Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
-    HostConfig: { NetworkMode: 'none' },
-  });
+async function imageIdsAside(docker: Dockerode, plan: Plan, creating: InFlight): Promise<Set<number>> {
+  const container = await creating.track(
+    docker.createContainer({
+      name: `${plan.name}-ids`,
+      Image: plan.imageId,
+      // Never started: any command will do, and the image may declare none.
+      Entrypoint: ['/ivoc-never-started'],
+      Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
+      HostConfig: { NetworkMode: 'none' },
+    }),
+  );
   try {
     return await imageIds(container);
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** Engine requests in flight (container creation), so a clean-up can wait for their answer. */
+class InFlight {
+  private readonly requests = new Set<Promise<unknown>>();
+
+  track<T>(request: Promise<T>): Promise<T> {
+    this.requests.add(request);
+    request.then(
+      () => this.requests.delete(request),
+      () => this.requests.delete(request),
+    );
+    return request;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.requests]);
   }
 }
 
@@ -338,8 +358,12 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   if (port !== undefined) obs.port = port;
   const plan: Plan = { name, id, imageId, env, command, port, home, run };
 
-  // Removal by name works even when the create call's answer is lost (a signal mid-request).
+  // Removal by name works even when the create call's answer is lost (a signal
+  // mid-request); a create still in flight is waited for first, or the engine
+  // could make the container after its removal.
+  const creating = new InFlight();
   const cleanup = registerCleanup(async () => {
+    await creating.settled();
     await Promise.all(
       [name, `${name}-ids`].map((each) =>
         docker
@@ -356,7 +380,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
     // a UID and a GID the image does not know. The image's IDs are read
     // aside while the container runs; on a clash (the range is
     // 100000-199999, so rarely) the run is done again with other IDs.
-    const known = fixedUid === undefined ? imageIdsAside(docker, plan) : undefined;
+    const known = fixedUid === undefined ? imageIdsAside(docker, plan, creating) : undefined;
     known?.catch(() => undefined);
     const taken = new Set<number>([0]);
     for (let attempt = 0; ; attempt++) {
@@ -365,7 +389,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
       obs.uid = uid;
       obs.gid = gid;
       t = Date.now();
-      const container = await docker.createContainer(containerOptions(plan, uid, gid));
+      const container = await creating.track(docker.createContainer(containerOptions(plan, uid, gid)));
       timings.createMs = Date.now() - t;
       t = Date.now();
       await container.start();
