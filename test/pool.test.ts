@@ -115,3 +115,19 @@ describe('orderedPool', () => {
     expect((error as Error).message).toBe('item 0');
   });
 });
+
+describe('--jobs', () => {
+  it('defaults to one per CPU, at most 4; IVOC_JOBS or the option set it; anything but a whole number >= 1 is a usage error', async () => {
+    const { defaultJobs, jobsFrom } = await import('../src/cli/lint.js');
+    const { availableParallelism } = await import('node:os');
+    expect(defaultJobs()).toBe(Math.min(4, availableParallelism()));
+    expect(jobsFrom(undefined, {})).toBe(defaultJobs());
+    expect(jobsFrom(undefined, { IVOC_JOBS: '3' })).toBe(3);
+    expect(jobsFrom('1', { IVOC_JOBS: '3' })).toBe(1);
+    expect(jobsFrom(8, {})).toBe(8);
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      expect(() => jobsFrom(bad, {})).toThrow(/--jobs takes/);
+      expect(() => jobsFrom(undefined, { IVOC_JOBS: bad })).toThrow(/IVOC_JOBS/);
+    }
+  });
+});
