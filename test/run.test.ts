@@ -116,6 +116,51 @@ async function leftovers(image: Image): Promise<number> {
   return list.length;
 }
 
+/** Running containers of ours made from IMAGE (the run's own; the one its IDs are read from never starts). */
+async function running(image: Image): Promise<number> {
+  const list = await docker.listContainers({
+    filters: { label: ['ivoc.run'], ancestor: [image.configDescriptor.digest], status: ['running'] },
+  });
+  return list.length;
+}
+
+/**
+ * Watches the engine's events for containers with LABEL (key=value) while a
+ * command runs: how many ran at once at most, and which images were started.
+ */
+async function watchContainers(label: string): Promise<() => Promise<{ most: number; started: string[] }>> {
+  const stream = (await docker.getEvents({
+    filters: { type: ['container'], event: ['start', 'die'], label: [label] },
+  })) as NodeJS.ReadableStream & { destroy: () => void };
+  let now = 0;
+  let most = 0;
+  const started: string[] = [];
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    for (let at = buffered.indexOf('\n'); at >= 0; at = buffered.indexOf('\n')) {
+      const event = JSON.parse(buffered.slice(0, at)) as { Action: string; from?: string };
+      buffered = buffered.slice(at + 1);
+      if (event.Action === 'start') {
+        now++;
+        most = Math.max(most, now);
+        started.push(event.from ?? '');
+      } else if (event.Action === 'die') now--;
+    }
+  });
+  return async () => {
+    // Events come a moment after the fact: let the last ones arrive.
+    await new Promise((r) => setTimeout(r, 500));
+    stream.destroy();
+    return { most, started };
+  };
+}
+
+/** Text output with what differs from one run to the next (IDs, ports, times) blanked out. */
+function normalised(text: string): string {
+  return text.replace(/ivoc-[0-9a-f]{12}/g, 'ivoc-ID').replace(/\d+/g, 'N');
+}
+
 function statuses(results: Map<string, RunResult>): Record<string, string> {
   return Object.fromEntries([...results].map(([rule, r]) => [rule, r.status]));
 }
@@ -164,6 +209,16 @@ describe('ivoc lint --run', () => {
     await loadIntoEngine(path, env.dockerHost);
     const fromEngine = await lintRun(`docker-daemon:ivoc-test/run-arg:${run}`);
     expect(statuses(fromEngine.results)).toMatchObject({ 'IVC-RUN-001': 'pass', 'IVC-RUN-003': 'pass' });
+    // The run reads a docker-daemon: image from the engine's inspect: a missing one is still exit 3.
+    const missing = await runIvoc(
+      ['lint', `docker-daemon:ivoc-test/no-such:${run}`, '--run', '--format', 'json'],
+      {
+        DOCKER_HOST: env.dockerHost,
+      },
+    );
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('no such image in the Docker engine');
+    expect((JSON.parse(missing.stdout) as { error: { code: string } }).error.code).toBe('ERR_NOT_FOUND');
     expect(await leftovers(image)).toBe(0);
   });
 
@@ -228,6 +283,16 @@ describe('ivoc lint --run', () => {
     expect(results.get('IVC-RUN-002')!.message).toContain('within 6 s');
     expect(results.get('IVC-RUN-001')!.status).toBe('pass');
     expect(results.get('IVC-RUN-003')!.status).toBe('skip');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('holds TCP but never answers HTTP: IVC-RUN-002 passes, IVC-RUN-003 fails', async () => {
+    const image = await webImage('exec nc -ll -p 8888 -e sleep 60', {
+      labels: { ...labels, 'ivoc.test.variant': 'silent' },
+    });
+    const { results } = await lintRun(await archive('silent', image));
+    expect(results.get('IVC-RUN-002')!.status).toBe('pass');
+    expect(results.get('IVC-RUN-003')!.status).toBe('fail');
     expect(await leftovers(image)).toBe(0);
   });
 
@@ -326,6 +391,153 @@ describe('ivoc lint --run', () => {
     expect(await leftovers(writes)).toBe(0);
   });
 
+  it('a UID or GID the image knows is not used: the run is done again with other IDs', async () => {
+    // Every ID of the range but two is in the image's passwd: the first pick almost surely clashes.
+    const free = [150_000, 150_001];
+    const lines: string[] = ['root:x:0:0::/root:/bin/sh'];
+    for (let id = 100_000; id < 200_000; id++) {
+      if (!free.includes(id)) lines.push(`u${id}:x:${id}:${id}::/:/bin/sh`);
+    }
+    const passwd = await buildLayer([file('/etc/passwd', `${lines.join('\n')}\n`)]);
+    const image = await webImage(serveUnderPrefix, { labels: { ...labels, 'ivoc.test.variant': 'ids' } }, [
+      passwd,
+    ]);
+    const { results } = await lintRun(await archive('ids', image));
+    const r1 = results.get('IVC-RUN-001')!;
+    expect(r1.status).toBe('pass');
+    expect(free).toContain(r1.evidence!.uid);
+    expect(free).toContain(r1.evidence!.gid);
+    expect(results.get('IVC-RUN-003')!.status).toBe('pass');
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('several images at once (IVOC_JOBS=2): reports in order as one at a time gives them, at most 2 running', async () => {
+    const group = { ...labels, 'ivoc.test.group': `jobs-${run}` };
+    // The first is the slowest: the others finish before it.
+    const slow = await webImage(`sleep 2\n${serveUnderPrefix}`, {
+      labels: { ...group, 'ivoc.test.variant': 'j-slow' },
+    });
+    const prefix = await webImage(
+      'mkdir -p "$HOME/www" && echo ok > "$HOME/www/index.html" && exec httpd -f -p 8888 -h "$HOME/www"',
+      { labels: { ...group, 'ivoc.test.variant': 'j-prefix' } },
+    );
+    const good = await webImage(serveUnderPrefix, { labels: { ...group, 'ivoc.test.variant': 'j-good' } });
+    const inputs = [
+      await archive('j-slow', slow),
+      `oci-archive:${join(scratch, 'no-such.tar')}`,
+      await archive('j-prefix', prefix),
+      await archive('j-good', good),
+    ];
+    const lint = (jobs: string, format: string) =>
+      runIvoc(
+        [
+          'lint',
+          ...inputs,
+          '--run',
+          '--profile',
+          profilePath,
+          '--format',
+          format,
+          '--rule',
+          'IVC-RUN-001,IVC-RUN-003',
+        ],
+        { DOCKER_HOST: env.dockerHost, IVOC_JOBS: jobs },
+      );
+
+    const stop = await watchContainers(`ivoc.test.group=jobs-${run}`);
+    const json = await lint('2', 'json');
+    const seen = await stop();
+    expect(seen.most).toBe(2);
+    expect(seen.started).toHaveLength(3);
+    const { reports } = JSON.parse(json.stdout) as {
+      reports: Array<{ image: { reference: string }; error?: { code: string }; results: RunResult[] }>;
+    };
+    expect(reports.map((r) => r.image.reference)).toEqual(
+      inputs.map((i) => expect.stringContaining(i.split(':')[1]!)),
+    );
+    expect(reports[1]!.error?.code).toBeDefined();
+    expect(reports.map((r) => r.results.map((x) => x.status).join(','))).toEqual([
+      'pass,pass',
+      '',
+      'pass,fail',
+      'pass,pass',
+    ]);
+    expect(json.code).toBe(3);
+    for (const image of [slow, prefix, good]) expect(await leftovers(image)).toBe(0);
+
+    // Text, exit code and messages exactly as one image at a time.
+    const [parallel, sequential] = [await lint('2', 'text'), await lint('1', 'text')];
+    expect(parallel.code).toBe(sequential.code);
+    expect(normalised(parallel.stdout)).toBe(normalised(sequential.stdout));
+    expect(normalised(parallel.stderr)).toBe(normalised(sequential.stderr));
+    expect(parallel.stderr).toContain('no-such.tar');
+    for (const image of [slow, prefix, good]) expect(await leftovers(image)).toBe(0);
+  }, 180_000);
+
+  it('one image named twice, checked at once, is loaded into the engine once', async () => {
+    const image = await webImage(serveUnderPrefix, { labels: { ...labels, 'ivoc.test.variant': 'twice' } });
+    const path = join(scratch, 'twice.docker.tar');
+    await writeDockerArchive(path, image);
+    const events = (await docker.getEvents({
+      filters: { type: ['image'], event: ['load'] },
+    })) as NodeJS.ReadableStream & { destroy: () => void };
+    let loads = 0;
+    events.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const event = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
+        if ((event.Actor?.ID ?? event.id) === image.configDescriptor.digest) loads++;
+      }
+    });
+    const result = await runIvoc(
+      [
+        'lint',
+        await archive('twice', image),
+        `docker-archive:${path}`,
+        '--run',
+        '--profile',
+        profilePath,
+        '--format',
+        'json',
+        '--rule',
+        'IVC-RUN-001,IVC-RUN-003',
+      ],
+      { DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    events.destroy();
+    const { reports } = JSON.parse(result.stdout) as { reports: Array<{ results: RunResult[] }> };
+    expect(reports.map((r) => r.results.map((x) => x.status).join(','))).toEqual(['pass,pass', 'pass,pass']);
+    expect(loads).toBe(1);
+    expect(await leftovers(image)).toBe(0);
+  });
+
+  it('SIGINT with several images running at once removes every container and starts no more', async () => {
+    const group = { ...labels, 'ivoc.test.group': `jobs-int-${run}` };
+    const images = await Promise.all(
+      ['a', 'b', 'c'].map((v) =>
+        webImage(serveUnderPrefix.replace('-p 8888', '-p 8081'), {
+          labels: { ...group, 'ivoc.test.variant': `int-${v}` },
+        }),
+      ),
+    );
+    const inputs = await Promise.all(images.map((image, i) => archive(`int-${i}`, image)));
+    const stop = await watchContainers(`ivoc.test.group=jobs-int-${run}`);
+    const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'lint', ...inputs, '--run', '--profile', profilePath], {
+      env: { ...process.env, DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const runningNow = async () => (await Promise.all(images.map(running))).reduce((a, b) => a + b, 0);
+    for (let i = 0; i < 150 && (await runningNow()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await runningNow()).toBe(2);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const seen = await stop();
+    expect(seen.started).toHaveLength(2);
+    for (const image of images) expect(await leftovers(image)).toBe(0);
+  });
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -340,10 +552,10 @@ describe('ivoc lint --run', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    // Wait until the container exists, then interrupt.
-    for (let i = 0; i < 100 && (await leftovers(image)) === 0; i++)
+    // Wait until the container runs, then interrupt.
+    for (let i = 0; i < 100 && (await running(image)) === 0; i++)
       await new Promise((r) => setTimeout(r, 100));
-    expect(await leftovers(image)).toBe(1);
+    expect(await running(image)).toBe(1);
     child.kill(signal);
     expect(await exited).toBe(exitCode);
     expect(await leftovers(image)).toBe(0);

@@ -57,3 +57,73 @@ export function progressLine(quiet: boolean): {
     done: () => process.stderr.write('\r\x1b[K'),
   };
 }
+
+export interface LayerProgress {
+  bytes: number;
+  totalBytes: number;
+  layersDone: number;
+  layers: number;
+}
+
+/** The progress of several images read at once (`lint -j`), and the messages written meanwhile. */
+export interface ProgressBoard {
+  /** A progress source for one image; `done` takes it off the line. */
+  track(): { update?: (p: LayerProgress) => void; done: () => void };
+  /** Writes TEXT to stderr without tearing the progress line (it is drawn again below). */
+  write(text: string): void;
+}
+
+/**
+ * One self-rewriting line on stderr for all the images being read, only on a
+ * terminal: with one image it reads as `progressLine`'s; with several, their
+ * layers and bytes are summed. Messages go above it, never into it.
+ */
+export function progressBoard(quiet: boolean, stream: NodeJS.WriteStream = process.stderr): ProgressBoard {
+  const write = (text: string) => {
+    stream.write(text);
+  };
+  if (quiet || !stream.isTTY) return { track: () => ({ done: () => {} }), write };
+  const active = new Map<number, LayerProgress | undefined>();
+  let shown = false;
+  let last = 0;
+  let nextId = 0;
+  const render = () => {
+    const all = [...active.values()].filter((p): p is LayerProgress => p !== undefined);
+    if (all.length === 0) {
+      if (shown) stream.write('\r\x1b[K');
+      shown = false;
+      return;
+    }
+    const sum = (key: keyof LayerProgress) => all.reduce((total, p) => total + p[key], 0);
+    const images = all.length > 1 ? ` (${all.length} images)` : '';
+    stream.write(
+      `\r\x1b[Kreading layers ${sum('layersDone')}/${sum('layers')}  ${humanBytes(sum('bytes'))} of ${humanBytes(sum('totalBytes'))}${images}`,
+    );
+    shown = true;
+  };
+  return {
+    track: () => {
+      const id = nextId++;
+      active.set(id, undefined);
+      return {
+        update: (p) => {
+          active.set(id, p);
+          const now = Date.now();
+          if (now - last < 100) return;
+          last = now;
+          render();
+        },
+        done: () => {
+          active.delete(id);
+          render();
+        },
+      };
+    },
+    write: (text) => {
+      if (shown) stream.write('\r\x1b[K');
+      shown = false;
+      stream.write(text);
+      render();
+    },
+  };
+}

@@ -1,10 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
-import { TransportError } from '../errors.js';
+import { loadDockerode } from '../dockerode.js';
+import { ImageError, TransportError } from '../errors.js';
 import { type ImageSource, maxConfigBytes, readAll } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
-import { formatRegistryReference } from '../oci/reference.js';
+import { formatImageReference, formatRegistryReference, type ImageReference } from '../oci/reference.js';
+import type { RunImage } from './runner.js';
 
 /** Where the engine is: DOCKER_HOST, else the default socket (what dockerode itself uses). */
 export function engineAddress(): string {
@@ -13,7 +15,7 @@ export function engineAddress(): string {
 
 /** A dockerode client for DOCKER_HOST (or the default socket), checked with /_ping. Exit 3 if none answers. */
 export async function connectEngine(timeoutMs = 10_000): Promise<Dockerode> {
-  const { default: Docker } = await import('dockerode');
+  const Docker = await loadDockerode();
   const docker = new Docker({ timeout: timeoutMs } as Dockerode.DockerOptions);
   try {
     await docker.ping();
@@ -45,6 +47,35 @@ async function imageId(docker: Dockerode, name: string): Promise<string | undefi
 }
 
 /**
+ * A `docker-daemon:` image as a run needs it, from the engine's inspect: the
+ * run does not wait for the image's export (which the lint reads meanwhile).
+ */
+export async function daemonRunImage(
+  docker: Dockerode,
+  reference: Extract<ImageReference, { transport: 'docker-daemon' }>,
+): Promise<RunImage> {
+  const name = formatImageReference(reference);
+  const engineName = reference.id ?? formatRegistryReference(reference.ref!);
+  let info: Dockerode.ImageInspectInfo;
+  try {
+    info = await docker.getImage(engineName).inspect();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404)
+      throw new ImageError('ERR_NOT_FOUND', 'no such image in the Docker engine', {
+        image: name,
+        cause: error,
+      });
+    throw engineError('cannot inspect the image in the engine', error, name);
+  }
+  return {
+    name,
+    labels: info.Config?.Labels ?? {},
+    cmd: info.Config?.Cmd ?? undefined,
+    ensure: async () => info.Id,
+  };
+}
+
+/**
  * Makes the image available in the engine and returns its ID. `docker-daemon:`
  * images are there already. Anything else is streamed into `docker load` as a
  * docker-archive packed on the fly from the source: manifest.json, the config,
@@ -70,6 +101,36 @@ export async function ensureImageInEngine(
   }
   const id = loaded.configDescriptor.digest;
   if ((await imageId(docker, id).catch(() => undefined)) !== undefined) return id;
+  // Two jobs of one `lint -j` that need the same image: one load, the other
+  // waits for it (and loads it itself if that load fails).
+  const key = `${engineAddress()}\n${id}`;
+  const shared = loading.get(key);
+  if (shared) {
+    try {
+      return await shared;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+    }
+  }
+  const load = loadIntoEngine(docker, source, loaded, signal);
+  loading.set(key, load);
+  try {
+    return await load;
+  } finally {
+    if (loading.get(key) === load) loading.delete(key);
+  }
+}
+
+/** Loads in progress, by engine and image ID. */
+const loading = new Map<string, Promise<string>>();
+
+async function loadIntoEngine(
+  docker: Dockerode,
+  source: ImageSource,
+  loaded: LoadedImage,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const id = loaded.configDescriptor.digest;
 
   const hex = (digest: string) => digest.split(':')[1]!;
   const configName = `${hex(id)}.json`;

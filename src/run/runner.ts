@@ -9,7 +9,7 @@ import { isInteractive } from '../rules/util/session.js';
 import { redactEnvEntry, redacted, secretValueKind } from '../secrets.js';
 import { registerCleanup } from './cleanup.js';
 import { ensureImageInEngine } from './engine.js';
-import type { RunObservations } from './observations.js';
+import type { HttpProbe, RunBehaviour, RunObservations } from './observations.js';
 import { probeChain, tcpAccepts } from './probe.js';
 
 /**
@@ -22,19 +22,55 @@ export const runLabel = 'ivoc.run';
 const basePathLabel = 'net.ivoa.container.base-path';
 const typeLabelKey = 'net.ivoa.container.type';
 const logLines = 20;
+/** Readiness probes: every 50 ms for the first 2 s after start (most apps are up by then), then every 250 ms. */
+const fastPollMs = 50;
+const fastPollForMs = 2_000;
 const pollMs = 250;
+
+/** What a run needs of the image. */
+export interface RunImage {
+  /** The reference in transport syntax, for errors. */
+  name: string;
+  /** Config labels over manifest annotations (mergedLabels). */
+  labels: Record<string, string>;
+  /** The config's Cmd (a headless type without a smoke command runs it). */
+  cmd: string[] | undefined;
+  /** Makes the image available in the engine and returns its ID (loadMs is its time). */
+  ensure: (signal?: AbortSignal) => Promise<string>;
+}
+
+/** A RunImage of an image read from SOURCE (streamed into the engine unless it is a docker-daemon: one). */
+export function runImageOf(docker: Dockerode, source: ImageSource, loaded: LoadedImage): RunImage {
+  return {
+    name: loaded.name,
+    labels: mergedLabels(loaded.config, loaded.manifest),
+    cmd: loaded.config.config?.Cmd ?? undefined,
+    ensure: (signal) => ensureImageInEngine(docker, source, loaded, signal),
+  };
+}
 
 export interface RunOptions {
   docker: Dockerode;
-  source: ImageSource;
-  loaded: LoadedImage;
+  image: RunImage;
   profile: ResolvedProfile;
   signal?: AbortSignal;
   /** Extra time on top of the profile's start-up time-out before the run is cut (load, process list, logs). */
   graceSeconds?: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after MS, or at once when SIGNAL aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Docker's memory syntax ('2g', '512m', '1073741824') in bytes. */
 export function parseMemory(value: string): number {
@@ -46,29 +82,82 @@ export function parseMemory(value: string): number {
   return Math.round(Number(match[1]) * scale);
 }
 
-/** IDs (UIDs and GIDs) in the image's /etc/passwd and /etc/group, read from the created container. */
-async function imageIds(container: Dockerode.Container): Promise<Set<number>> {
-  const ids = new Set<number>();
-  for (const path of ['/etc/passwd', '/etc/group']) {
-    let archive: NodeJS.ReadableStream;
-    try {
-      archive = await container.getArchive({ path });
-    } catch {
-      continue;
-    }
-    const extract = tarStream.extract();
-    (archive as unknown as NodeJS.ReadableStream & { pipe: (d: unknown) => void }).pipe(extract);
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
-        const fields = line.split(':');
-        for (const field of path === '/etc/passwd' ? [fields[2], fields[3]] : [fields[2]]) {
-          if (field !== undefined && /^\d+$/.test(field)) ids.add(Number(field));
-        }
-      }
+/** The numeric IDs of passwd (UID and GID fields) or group (GID field) text. */
+function idsOf(file: 'passwd' | 'group', text: string, into: Set<number>): void {
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    for (const field of file === 'passwd' ? [fields[2], fields[3]] : [fields[2]]) {
+      if (field !== undefined && /^\d+$/.test(field)) into.add(Number(field));
     }
   }
+}
+
+/** Bytes of /etc read before giving up on the one-archive read (then each file is asked for). */
+const maxEtcBytes = 32 * 1024 * 1024;
+
+/**
+ * Reads the archive of PATH from the container, handing each regular file's
+ * text to VISIT; VISIT returns true when it has all it wants (the rest is not read).
+ */
+async function readArchive(
+  container: Dockerode.Container,
+  path: string,
+  visit: (name: string, text: string) => boolean,
+): Promise<void> {
+  const archive = (await container.getArchive({ path })) as NodeJS.ReadableStream & {
+    pipe: (d: unknown) => void;
+    destroy?: () => void;
+  };
+  const extract = tarStream.extract();
+  archive.pipe(extract);
+  let bytes = 0;
+  try {
+    for await (const entry of extract) {
+      const wanted = entry.header.type === 'file';
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) {
+        bytes += (chunk as Buffer).length;
+        if (bytes > maxEtcBytes) throw new Error('too large');
+        if (wanted) chunks.push(chunk as Buffer);
+      }
+      if (wanted && visit(entry.header.name, Buffer.concat(chunks).toString('utf8'))) return;
+    }
+  } finally {
+    archive.destroy?.();
+    extract.destroy();
+  }
+}
+
+/**
+ * IDs (UIDs and GIDs) in the image's /etc/passwd and /etc/group, read from a
+ * created container: one archive of /etc (each archive read costs the engine
+ * a helper process), else each file on its own.
+ */
+async function imageIds(container: Dockerode.Container): Promise<Set<number>> {
+  const ids = new Set<number>();
+  const seen = new Set<string>();
+  try {
+    await readArchive(container, '/etc', (name, text) => {
+      const file = name === 'etc/passwd' ? 'passwd' : name === 'etc/group' ? 'group' : undefined;
+      if (file) {
+        idsOf(file, text, ids);
+        seen.add(file);
+      }
+      return seen.size === 2;
+    });
+  } catch {
+    // No /etc, /etc a link, or too large: each file on its own below.
+  }
+  await Promise.all(
+    (['passwd', 'group'] as const)
+      .filter((file) => !seen.has(file))
+      .map((file) =>
+        readArchive(container, `/etc/${file}`, (_name, text) => {
+          idsOf(file, text, ids);
+          return true;
+        }).catch(() => undefined),
+      ),
+  );
   return ids;
 }
 
@@ -131,11 +220,94 @@ function pickId(taken: Set<number>): number {
   }
 }
 
+/** The container's settings as the platform would make them, for one UID:GID. */
+interface Plan {
+  name: string;
+  id: string;
+  imageId: string;
+  env: Record<string, string>;
+  command: string[] | undefined;
+  port: number | undefined;
+  home: string;
+  run: ResolvedProfile['parameters']['run'];
+}
+
+function containerOptions(plan: Plan, uid: number, gid: number): Dockerode.ContainerCreateOptions {
+  const { run, port, home } = plan;
+  const tmpfs: Record<string, string> = {
+    [home]: `rw,exec,nosuid,size=1g,uid=${uid},gid=${gid},mode=0700`,
+  };
+  if (run.readOnlyRootfs) tmpfs['/tmp'] = 'rw,exec,nosuid,size=1g,mode=1777';
+  return {
+    name: plan.name,
+    Image: plan.imageId,
+    User: `${uid}:${gid}`,
+    Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
+    ...(plan.command ? { Cmd: plan.command } : {}),
+    Labels: { [runLabel]: plan.id },
+    ...(port !== undefined ? { ExposedPorts: { [`${port}/tcp`]: {} } } : {}),
+    HostConfig: {
+      ...(port !== undefined
+        ? { PortBindings: { [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }
+        : {}),
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: parseMemory(run.memory),
+      NanoCpus: Math.round(run.cpus * 1e9),
+      ReadonlyRootfs: run.readOnlyRootfs,
+      Tmpfs: tmpfs,
+      NetworkMode: 'bridge',
+    },
+  };
+}
+
+/**
+ * The UIDs and GIDs of the image's /etc/passwd and /etc/group, read from a
+ * second container of the image that is created, never started, and removed:
+ * the files as the image has them (an entrypoint may append its user once
+ * started), read while the run's own container starts.
+ */
+async function imageIdsAside(docker: Dockerode, plan: Plan, creating: InFlight): Promise<Set<number>> {
+  const container = await creating.track(
+    docker.createContainer({
+      name: `${plan.name}-ids`,
+      Image: plan.imageId,
+      // Never started: any command will do, and the image may declare none.
+      Entrypoint: ['/ivoc-never-started'],
+      Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
+      HostConfig: { NetworkMode: 'none' },
+    }),
+  );
+  try {
+    return await imageIds(container);
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** Engine requests in flight (container creation), so a clean-up can wait for their answer. */
+class InFlight {
+  private readonly requests = new Set<Promise<unknown>>();
+
+  track<T>(request: Promise<T>): Promise<T> {
+    this.requests.add(request);
+    request.then(
+      () => this.requests.delete(request),
+      () => this.requests.delete(request),
+    );
+    return request;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.requests]);
+  }
+}
+
 /** Runs the image once under the profile and returns what was observed. */
 export async function runImage(options: RunOptions): Promise<RunObservations> {
-  const { docker, loaded, profile } = options;
+  const { docker, image, profile } = options;
   const began = Date.now();
-  const labels = mergedLabels(loaded.config, loaded.manifest);
+  const labels = image.labels;
   const sessionType = labels[typeLabelKey]?.trim() || undefined;
   const type = sessionType === undefined ? undefined : profile.types[sessionType];
   if (!type) {
@@ -162,7 +334,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   const timings = obs.timings!;
 
   let t = Date.now();
-  const imageId = await ensureImageInEngine(docker, options.source, loaded, options.signal);
+  const imageId = await image.ensure(options.signal);
   obs.image = imageId;
   timings.loadMs = Date.now() - t;
 
@@ -179,101 +351,133 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
   let command: string[] | undefined;
   if (interactive && form?.startsWith('env:')) env[form.slice(4)] = accessPath;
   if (interactive && form === 'arg') command = [accessPath];
-  if (behaviour === 'headless') command = run.smokeCommand ?? loaded.config.config?.Cmd ?? undefined;
+  if (behaviour === 'headless') command = run.smokeCommand ?? image.cmd;
   if (command) obs.command = command;
   obs.env = Object.keys(env).sort();
   const port = interactive ? type.port! : undefined;
   if (port !== undefined) obs.port = port;
+  const plan: Plan = { name, id, imageId, env, command, port, home, run };
 
-  // Removal by name works even when the create call's answer is lost (a signal mid-request).
+  // Removal by name works even when the create call's answer is lost (a signal
+  // mid-request); a create still in flight is waited for first, or the engine
+  // could make the container after its removal.
+  const creating = new InFlight();
   const cleanup = registerCleanup(async () => {
-    await docker
-      .getContainer(name)
-      .remove({ force: true, v: true })
-      .catch(() => undefined);
+    await creating.settled();
+    await Promise.all(
+      [name, `${name}-ids`].map((each) =>
+        docker
+          .getContainer(each)
+          .remove({ force: true, v: true })
+          .catch(() => undefined),
+      ),
+    );
   });
   const deadline = began + (run.startupTimeoutSeconds + (options.graceSeconds ?? 30)) * 1000;
+  const fixedUid = profile.parameters.user?.uid;
   try {
-    let container: Dockerode.Container | undefined;
-    let taken = new Set<number>([0]);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const uid = pickId(taken);
-      const gid = profile.parameters.user?.uid === undefined ? pickId(taken) : 100;
-      obs.uid = profile.parameters.user?.uid ?? uid;
+    // The platform's user: the profile's (kubeflow: its UID, GID 100), else
+    // a UID and a GID the image does not know. The image's IDs are read
+    // aside while the container runs; on a clash (the range is
+    // 100000-199999, so rarely) the run is done again with other IDs.
+    const known = fixedUid === undefined ? imageIdsAside(docker, plan, creating) : undefined;
+    known?.catch(() => undefined);
+    const taken = new Set<number>([0]);
+    for (let attempt = 0; ; attempt++) {
+      const uid = fixedUid ?? pickId(taken);
+      const gid = fixedUid === undefined ? pickId(taken) : 100;
+      obs.uid = uid;
       obs.gid = gid;
       t = Date.now();
-      const tmpfs: Record<string, string> = {
-        [home]: `rw,exec,nosuid,size=1g,uid=${obs.uid},gid=${gid},mode=0700`,
-      };
-      if (run.readOnlyRootfs) tmpfs['/tmp'] = 'rw,exec,nosuid,size=1g,mode=1777';
-      container = await docker.createContainer({
-        name,
-        Image: imageId,
-        User: `${obs.uid}:${gid}`,
-        Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-        ...(command ? { Cmd: command } : {}),
-        Labels: { [runLabel]: id },
-        ...(port !== undefined ? { ExposedPorts: { [`${port}/tcp`]: {} } } : {}),
-        HostConfig: {
-          ...(port !== undefined
-            ? { PortBindings: { [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] } }
-            : {}),
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges'],
-          Memory: parseMemory(run.memory),
-          NanoCpus: Math.round(run.cpus * 1e9),
-          ReadonlyRootfs: run.readOnlyRootfs,
-          Tmpfs: tmpfs,
-          NetworkMode: 'bridge',
-        },
-      });
+      const container = await creating.track(docker.createContainer(containerOptions(plan, uid, gid)));
       timings.createMs = Date.now() - t;
-      const ids = await imageIds(container);
-      if (!ids.has(obs.uid) && !ids.has(gid)) break;
-      if (profile.parameters.user?.uid !== undefined && !ids.has(gid)) break;
-      // The image knows this UID or GID: pick another (rare: the range is 100000-199999).
-      taken = new Set([...taken, ...ids]);
-      await container.remove({ force: true, v: true });
-      container = undefined;
-    }
-    if (!container) throw new Error('could not find a UID/GID absent from the image');
-
-    t = Date.now();
-    await container.start();
-    const startedAt = Date.now();
-    timings.startMs = startedAt - t;
-
-    if (behaviour === 'headless') {
-      await watchHeadless(container, obs, startedAt, run.startupTimeoutSeconds * 1000);
-    } else if (interactive) {
-      await watchInteractive(
+      t = Date.now();
+      await container.start();
+      const startedAt = Date.now();
+      timings.startMs = startedAt - t;
+      const watched = watch(
         container,
+        behaviour,
         obs,
         startedAt,
-        Math.min(deadline, startedAt + run.startupTimeoutSeconds * 1000),
-        options.signal,
+        deadline,
+        run.startupTimeoutSeconds,
+        options,
       );
-    } else {
-      // desktop-app: no display here; it must at least stay up a moment as the platform's user.
-      await sleep(Math.min(3_000, run.startupTimeoutSeconds * 1000));
-      obs.processes = await processList(container);
+      watched.catch(() => undefined);
+      const ids = await known;
+      if (ids && (ids.has(uid) || ids.has(gid)) && attempt < 2) {
+        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await watched.catch(() => undefined);
+        for (const each of ids) taken.add(each);
+        resetObservations(obs);
+        continue;
+      }
+      if (ids && (ids.has(uid) || ids.has(gid)))
+        throw new Error('could not find a UID/GID absent from the image');
+      await watched;
+      break;
     }
-    if (behaviour !== 'headless') {
-      const state = (await container.inspect()).State;
-      obs.exit = {
-        running: state.Running,
-        exitCode: state.Running ? undefined : state.ExitCode,
-        oomKilled: state.OOMKilled,
-      };
-      if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
-    }
-    obs.logs = await lastLogs(container);
     obs.timedOut = options.signal?.aborted === true || Date.now() > deadline;
   } finally {
     await cleanup.run();
     timings.totalMs = Date.now() - began;
   }
   return obs;
+}
+
+/** Forgets what a discarded attempt observed (its IDs clashed with the image's). */
+function resetObservations(obs: RunObservations): void {
+  for (const key of ['hostPort', 'tcp', 'http', 'smoke', 'exit', 'processes', 'logs'] as const)
+    delete obs[key];
+  delete obs.timings?.firstAnswerMs;
+}
+
+/** Watches the started container as its session type asks, then records its state, processes and logs. */
+async function watch(
+  container: Dockerode.Container,
+  behaviour: RunBehaviour,
+  obs: RunObservations,
+  startedAt: number,
+  deadline: number,
+  timeoutSeconds: number,
+  options: RunOptions,
+): Promise<void> {
+  const logs = async () => {
+    obs.logs = await lastLogs(container);
+  };
+  if (behaviour === 'headless') {
+    await watchHeadless(container, obs, startedAt, timeoutSeconds * 1000, options.signal);
+    await logs();
+    return;
+  }
+  if (isInteractive(behaviour)) {
+    await watchInteractive(
+      container,
+      obs,
+      startedAt,
+      Math.min(deadline, startedAt + timeoutSeconds * 1000),
+      options.signal,
+    );
+  } else {
+    // desktop-app: no display here; it must at least stay up a moment as the platform's user.
+    await sleep(Math.min(3_000, timeoutSeconds * 1000), options.signal);
+  }
+  // The process list, the state and the logs, all at once.
+  const [processes, info] = await Promise.all([processList(container), container.inspect(), logs()]);
+  obs.processes = processes;
+  const state = info.State;
+  obs.exit = {
+    running: state.Running,
+    exitCode: state.Running ? undefined : state.ExitCode,
+    oomKilled: state.OOMKilled,
+  };
+  if (obs.exit.exitCode === undefined) delete obs.exit.exitCode;
+}
+
+/** Pause between readiness probes: short while an app typically comes up, then the old 250 ms. */
+function pollPause(sinceStartMs: number): number {
+  return sinceStartMs < fastPollForMs ? fastPollMs : pollMs;
 }
 
 async function watchInteractive(
@@ -289,22 +493,43 @@ async function watchInteractive(
   obs.tcp = { accepted: false, attempts: 0 };
   obs.http = { probes: [], attempts: 0, answered: false };
   if (!obs.hostPort) return;
-  const origin = `http://127.0.0.1:${obs.hostPort}`;
+  const hostPort = obs.hostPort;
+  const origin = `http://127.0.0.1:${hostPort}`;
   const stillRunning = async () => (await container.inspect()).State.Running;
+  const pause = () => sleep(pollPause(Date.now() - startedAt), signal);
   while (Date.now() < until && !signal?.aborted) {
-    if (!obs.tcp.accepted) {
+    let chain: HttpProbe[];
+    if (obs.tcp.accepted) {
+      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
+    } else {
       obs.tcp.attempts++;
-      if (await tcpAccepts('127.0.0.1', obs.hostPort)) {
-        obs.tcp.accepted = true;
-        obs.tcp.atMs = Date.now() - startedAt;
-      } else {
+      // An HTTP answer proves a listener at once. Without one, a connection
+      // must stay open a while to count (tcpAccepts: the engine's proxy
+      // accepts every connection, and closes it when nothing listens inside).
+      // Both start together: no hold when HTTP answers, no wait for HTTP's
+      // time-out when something holds the connection without answering.
+      const tcp = obs.tcp;
+      const tried = Date.now() - startedAt;
+      const held = tcpAccepts('127.0.0.1', hostPort).then((ok) => {
+        if (ok && !tcp.accepted) {
+          tcp.accepted = true;
+          tcp.atMs = Date.now() - startedAt;
+        }
+        return ok;
+      });
+      chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
+      if (chain[0]!.status !== undefined) {
+        if (!tcp.accepted) {
+          tcp.accepted = true;
+          tcp.atMs = tried;
+        }
+      } else if (!(await held)) {
         if (!(await stillRunning())) break;
-        await sleep(pollMs);
+        await pause();
         continue;
       }
     }
     obs.http.attempts++;
-    const chain = await probeChain(origin, obs.basePath!.accessPath, startedAt);
     obs.http.probes = chain;
     const last = chain.at(-1)!;
     // Retry while the app is still coming up: no answer, or a server error.
@@ -314,9 +539,8 @@ async function watchInteractive(
       break;
     }
     if (!(await stillRunning())) break;
-    await sleep(pollMs);
+    await pause();
   }
-  obs.processes = await processList(container);
 }
 
 async function watchHeadless(
@@ -324,15 +548,20 @@ async function watchHeadless(
   obs: RunObservations,
   startedAt: number,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   // The process list while the smoke command runs, when it is still running.
   const early = processList(container);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    onAbort = () => resolve('timeout');
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   const waited = await Promise.race([container.wait() as Promise<{ StatusCode: number }>, timeout]);
   clearTimeout(timer);
+  if (onAbort) signal?.removeEventListener('abort', onAbort);
   const processes = await early;
   if (processes) obs.processes = processes;
   if (waited === 'timeout') {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { ImageError, IvocError } from '../../errors.js';
 import type { ImageSource } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
-import { type DiskCache, openCache } from './cache.js';
+import { canonicalSpec, type DiskCache, openCache } from './cache.js';
 import type { CaptureSpec, LayerFacts } from './facts.js';
 import { type PreparedSpec, prepareSpec, type ScanLayerOptions, scanLayer } from './scan-layer.js';
 
@@ -114,19 +114,119 @@ export async function scanImageLayers(
   }
 
   if (misses.length > 0) {
-    const run = new ScanRun(source, misses, prepared, options, unique.size, found);
-    const stored: Promise<void>[] = [];
-    run.onLayer = (facts) => {
-      found.set(facts.digest, facts);
-      if (cache.enabled) stored.push(cache.putFacts(facts, spec));
-    };
-    try {
-      await run.start();
-    } finally {
-      await Promise.all(stored);
+    // A layer another scan of this process is reading right now (same capture
+    // spec) is awaited, not fetched again; if that scan fails, it is read here.
+    const specKey = canonicalSpec(spec);
+    const own: Work[] = [];
+    const borrowed: Array<{ work: Work; facts: Promise<LayerFacts> }> = [];
+    for (const work of misses) {
+      const facts = inFlight.get(inFlightKey(work.descriptor.digest, specKey));
+      if (facts) borrowed.push({ work, facts });
+      else own.push(work);
     }
+    const run = new ScanRun(source, prepared, options, unique.size, found);
+    const scan = async (works: Work[]): Promise<void> => {
+      if (works.length === 0) return;
+      const claims = claimInFlight(works, specKey);
+      const stored: Promise<void>[] = [];
+      run.onLayer = (facts) => {
+        found.set(facts.digest, facts);
+        claims.resolve(facts);
+        if (cache.enabled) stored.push(cache.putFacts(facts, spec));
+      };
+      try {
+        await run.start(works);
+      } finally {
+        claims.release();
+        await Promise.all(stored);
+      }
+    };
+    const retry: Work[] = [];
+    const waits = borrowed.map(async ({ work, facts }) => {
+      let got: LayerFacts;
+      try {
+        got = await abortable(facts, run.signal);
+      } catch {
+        if (run.signal.aborted) throw run.signal.reason;
+        retry.push(work);
+        return;
+      }
+      try {
+        checkDiffId(got, work, image);
+      } catch (error) {
+        run.fail(error);
+        throw error;
+      }
+      found.set(work.descriptor.digest, got);
+      run.borrowed(work.descriptor);
+    });
+    const settled = await Promise.allSettled([scan(own), ...waits]);
+    const failure = settled.find((result) => result.status === 'rejected');
+    if (failure) throw run.error ?? failure.reason;
+    await scan(retry);
   }
   return layers.map((descriptor) => found.get(descriptor.digest) as LayerFacts);
+}
+
+/** Layer scans in progress in this process, by layer digest and canonical capture spec. */
+const inFlight = new Map<string, Promise<LayerFacts>>();
+
+const inFlightKey = (digest: string, specKey: string) => `${digest}\n${specKey}`;
+
+/** Layer scans in progress (tests). */
+export function scansInFlight(): number {
+  return inFlight.size;
+}
+
+/**
+ * Announces WORKS as being read by this scan: other scans await their facts
+ * instead of reading them too. `release` withdraws what was not delivered
+ * (the scan failed): those waiters then read the layer themselves.
+ */
+function claimInFlight(
+  works: readonly Work[],
+  specKey: string,
+): { resolve: (facts: LayerFacts) => void; release: () => void } {
+  const claims = new Map<
+    string,
+    { key: string; promise: Promise<LayerFacts>; settle: (facts?: LayerFacts) => void }
+  >();
+  for (const work of works) {
+    const key = inFlightKey(work.descriptor.digest, specKey);
+    if (inFlight.has(key)) continue;
+    let settle!: (facts?: LayerFacts) => void;
+    const promise = new Promise<LayerFacts>((resolve, reject) => {
+      settle = (facts) =>
+        facts ? resolve(facts) : reject(new Error('the scan that was reading this layer failed'));
+    });
+    promise.catch(() => undefined);
+    inFlight.set(key, promise);
+    claims.set(work.descriptor.digest, { key, promise, settle });
+  }
+  const drop = (digest: string, facts?: LayerFacts) => {
+    const claim = claims.get(digest);
+    if (!claim) return;
+    claims.delete(digest);
+    if (inFlight.get(claim.key) === claim.promise) inFlight.delete(claim.key);
+    claim.settle(facts);
+  };
+  return {
+    resolve: (facts) => drop(facts.digest, facts),
+    release: () => {
+      for (const digest of [...claims.keys()]) drop(digest);
+    },
+  };
+}
+
+/** PROMISE, or a rejection as soon as SIGNAL aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function checkDiffId(facts: LayerFacts, work: Work, image: string | undefined): void {
@@ -143,35 +243,46 @@ function isRetryable(error: unknown): boolean {
   return error instanceof IvocError && (error.code === 'ERR_NETWORK' || error.code === 'ERR_TIMEOUT');
 }
 
-/** One scan of the missing layers, with a shared abort. */
+/** The scan of one image's missing layers, with a shared abort (the caller's signal included). */
 class ScanRun {
   onLayer: (facts: LayerFacts) => void = () => {};
   private readonly controller = new AbortController();
   private firstError: unknown;
   private readonly layerBytes = new Map<string, number>();
-  private readonly totalBytes: number;
+  private totalBytes = 0;
   private bytes = 0;
   private layersDone: number;
+  /** Aborted on the first failure, or when the caller's signal aborts. */
+  readonly signal: AbortSignal;
 
   constructor(
     private readonly source: ImageSource,
-    private readonly misses: Work[],
     private readonly spec: PreparedSpec,
     private readonly options: ScanOptions,
     private readonly layerCount: number,
     found: ReadonlyMap<string, LayerFacts>,
   ) {
-    this.totalBytes = misses.reduce((sum, work) => sum + work.descriptor.size, 0);
     this.layersDone = found.size;
+    const outer = options.signal;
+    this.signal = outer ? AbortSignal.any([this.controller.signal, outer]) : this.controller.signal;
   }
 
-  async start(): Promise<void> {
+  get error(): unknown {
+    return this.firstError;
+  }
+
+  /** Reads WORKS (the layers no other scan is reading, or those another scan failed to deliver). */
+  async start(works: readonly Work[]): Promise<void> {
+    this.totalBytes += works.reduce((sum, work) => sum + work.descriptor.size, 0);
     const outer = this.options.signal;
     const onAbort = () => this.fail(outer?.reason ?? new Error('aborted'));
+    if (outer?.aborted) onAbort();
     outer?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (this.source.streamLayers) await this.singlePass();
-      else await this.pool();
+      if (this.firstError !== undefined) {
+        // Failed already (a waited-for layer did not match its diff_id, or an abort).
+      } else if (this.source.streamLayers) await this.singlePass(works);
+      else await this.pool(works);
     } catch (error) {
       this.fail(error);
     } finally {
@@ -180,18 +291,24 @@ class ScanRun {
     if (this.firstError !== undefined) throw this.firstError;
   }
 
+  /** A layer whose facts another scan delivered. */
+  borrowed(descriptor: Descriptor): void {
+    this.layersDone++;
+    this.progress(descriptor, 0);
+  }
+
   /** Records the first failure and stops everything else. */
-  private fail(error: unknown): void {
+  fail(error: unknown): void {
     if (this.firstError !== undefined) return;
     this.firstError = error;
     this.controller.abort(error);
   }
 
-  private async singlePass(): Promise<void> {
-    const wanted = new Map(this.misses.map((work) => [work.descriptor.digest, work]));
+  private async singlePass(works: readonly Work[]): Promise<void> {
+    const wanted = new Map(works.map((work) => [work.descriptor.digest, work]));
     const done = new Set<string>();
     await this.source.streamLayers!(
-      this.misses.map((work) => work.descriptor),
+      works.map((work) => work.descriptor),
       async ({ descriptor, stream }) => {
         const work = wanted.get(descriptor.digest);
         if (!work || done.has(descriptor.digest)) {
@@ -210,7 +327,7 @@ class ScanRun {
       },
       { signal: this.controller.signal },
     );
-    const missing = this.misses.find((work) => !done.has(work.descriptor.digest));
+    const missing = works.find((work) => !done.has(work.descriptor.digest));
     if (missing) {
       throw new ImageError('ERR_BLOB_NOT_FOUND', 'the source did not deliver this layer', {
         image: this.options.image,
@@ -219,9 +336,9 @@ class ScanRun {
     }
   }
 
-  private async pool(): Promise<void> {
+  private async pool(works: readonly Work[]): Promise<void> {
     // Largest first: the longest layers start early, the pool ends together.
-    const queue = [...this.misses].sort((a, b) => b.descriptor.size - a.descriptor.size);
+    const queue = [...works].sort((a, b) => b.descriptor.size - a.descriptor.size);
     const workers = Math.max(1, Math.min(this.options.concurrency ?? defaultConcurrency(), queue.length));
     await Promise.all(
       Array.from({ length: workers }, async () => {

@@ -140,8 +140,22 @@ export class DockerDaemonSource implements ImageSource {
     return { files, sizes };
   }
 
-  private async load(signal?: AbortSignal): Promise<DaemonImage> {
-    if (this.image) return this.image;
+  private loading: Promise<DaemonImage> | undefined;
+
+  /** The image's metadata: one pass over the export, shared by concurrent callers (a run reads meanwhile). */
+  private load(signal?: AbortSignal): Promise<DaemonImage> {
+    if (this.image) return Promise.resolve(this.image);
+    if (!this.loading) {
+      const loading = this.readMetadata(signal);
+      this.loading = loading;
+      loading.catch(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+    }
+    return this.loading;
+  }
+
+  private async readMetadata(signal?: AbortSignal): Promise<DaemonImage> {
     const where = { image: this.name };
     const { files, sizes } = await this.pass(undefined, signal);
     const manifestBytes = files.get('manifest.json');
@@ -249,6 +263,7 @@ export class DockerDaemonSource implements ImageSource {
 }
 
 export async function openDockerDaemon(reference: DaemonReference): Promise<DockerDaemonSource> {
-  const { default: Docker } = await import('dockerode');
+  const { loadDockerode } = await import('../../dockerode.js');
+  const Docker = await loadDockerode();
   return new DockerDaemonSource(reference, new Docker());
 }
