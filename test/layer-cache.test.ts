@@ -109,7 +109,8 @@ describe('scanImageLayers', () => {
     );
     const files = await filesUnder(dir);
     expect(files).toHaveLength(2);
-    for (const file of files) expect(file).toMatch(/facts\/sha256\/[0-9a-f]{64}\/[0-9a-f]{32}\.f2\.json\.gz$/);
+    for (const file of files)
+      expect(file).toMatch(/facts\/sha256\/[0-9a-f]{64}\/[0-9a-f]{32}\.f2\.json\.gz$/);
 
     const served = source.bytesServed;
     source.fetches = [];
