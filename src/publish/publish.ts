@@ -13,7 +13,15 @@ import { formatJson } from '../report/json.js';
 import type { Report } from '../report/types.js';
 import { type DiscoveryOptions, discoveryLabels, relabel, semverTags, versionKey } from './labels.js';
 import { type AttachResult, attachReport, buildReportArtifact, fallbackTag } from './report-artifact.js';
-import { type BlobResult, pushBytes, transferBlobs, verifyPresent } from './transfer.js';
+import {
+  type BlobResult,
+  headParallel,
+  mapBounded,
+  pushBytes,
+  settledBoth,
+  transferBlobs,
+  verifyPresent,
+} from './transfer.js';
 
 /**
  * `ivoc publish`, after validation passed: relabel, transfer, push the
@@ -227,19 +235,32 @@ export async function executePublish(
   try {
     const blobs: BlobResult[] = [];
     for (const image of plan.images) {
-      blobs.push(
-        ...(await transferBlobs(source, target, image.layers, {
+      // The layers and the new config at once: they do not depend on each other.
+      const [layerResults, configOutcome] = await settledBoth(
+        transferBlobs(source, target, image.layers, {
           ...fetchOptions,
           parallel: options.parallel ?? 3,
           ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
           ...(options.onBlob ? { onBlob: options.onBlob } : {}),
-        })),
+        }),
+        pushBytes(target, image.config, image.configBytes, fetchOptions),
       );
-      const configOutcome = await pushBytes(target, image.config, image.configBytes, fetchOptions);
+      blobs.push(...layerResults);
       blobs.push({ descriptor: image.config, outcome: configOutcome });
       options.onBlob?.({ descriptor: image.config, outcome: configOutcome });
-      // Atomicity: a manifest goes up only once every blob it names answers HEAD at DEST.
-      await verifyPresent(target, [...image.layers, image.config], fetchOptions);
+      // Atomicity: a manifest goes up only once every blob it names answered HEAD at DEST.
+      // Those that did just now, before any upload (outcome 'present'), are not asked again;
+      // every blob mounted or uploaded is.
+      const answered = new Set(
+        [...layerResults, { descriptor: image.config, outcome: configOutcome }]
+          .filter((result) => result.outcome === 'present')
+          .map((result) => result.descriptor.digest),
+      );
+      await verifyPresent(
+        target,
+        [...image.layers, image.config].filter((descriptor) => !answered.has(descriptor.digest)),
+        fetchOptions,
+      );
       await pushManifest(target, image, fetchOptions);
     }
     const platformReports: Record<string, AttachResult> = {};
@@ -297,12 +318,15 @@ export async function dryRunPublish(plan: PublishPlan, options: ExecuteOptions):
   );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
-    const blobs: BlobResult[] = [];
-    for (const descriptor of plan.images.flatMap((image) => [...image.layers, image.config])) {
-      const present = await target.exists(descriptor, fetchOptions);
-      // 'uploaded' here means: would be uploaded (or mounted).
-      blobs.push({ descriptor, outcome: present ? 'present' : 'uploaded' });
-    }
+    const all = plan.images.flatMap((image) => [...image.layers, image.config]);
+    const present = await mapBounded(all, headParallel, (descriptor) =>
+      target.exists(descriptor, fetchOptions),
+    );
+    // 'uploaded' here means: would be uploaded (or mounted).
+    const blobs: BlobResult[] = all.map((descriptor, i) => ({
+      descriptor,
+      outcome: present[i] ? 'present' : 'uploaded',
+    }));
     return { ...plan, dryRun: true, blobs };
   } finally {
     await target.close();

@@ -8,7 +8,7 @@ import { formatImageReference } from '../oci/reference.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
 import type { Report } from '../report/types.js';
 import { schemaIds, validator } from '../schemas.js';
-import { pushBytes } from './transfer.js';
+import { pushBytes, settledBoth } from './transfer.js';
 
 /**
  * The validation report attached to the pushed image as an OCI artifact
@@ -91,8 +91,10 @@ export async function attachReport(
     ...(options.signal ? { signal: options.signal } : {}),
   };
   const repository = repositoryOf(target);
-  await pushBytes(target, emptyDescriptor, emptyBytes, options);
-  await pushBytes(target, artifact.reportDescriptor, artifact.reportBytes, options);
+  await settledBoth(
+    pushBytes(target, emptyDescriptor, emptyBytes, options),
+    pushBytes(target, artifact.reportDescriptor, artifact.reportBytes, options),
+  );
   const put = await target.client.putManifest(
     repository,
     artifact.descriptor.digest,
