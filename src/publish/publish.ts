@@ -284,7 +284,7 @@ export async function executePublish(
       reportAnnotations(plan),
     );
     const report = await attachReport(target, artifact, plan.manifest, fetchOptions);
-    for (const tag of plan.tags) await target.tag(plan.manifest, tag, fetchOptions);
+    await mapBounded(plan.tags, headParallel, (tag) => target.tag(plan.manifest, tag, fetchOptions));
     return {
       ...plan,
       dryRun: false,

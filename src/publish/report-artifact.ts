@@ -104,12 +104,17 @@ export async function attachReport(
   );
   if (put.subjectProcessed) return { descriptor: artifact.descriptor, via: 'referrers' };
   // No OCI-Subject header: the registry may still serve the referrers API (and index on its own).
+  // The fallback tag's index is asked for at the same time (one round trip instead of two where
+  // there is no referrers API); its answer is dropped, failure included, if it is not needed.
+  const tag = fallbackTag(subject.digest);
+  const existing = existingFallbackIndex(target, tag, options);
+  existing.catch(() => {});
   const listed = await target.client.referrers(repository, subject.digest, request).catch(() => undefined);
   if (listed?.some((d) => d.digest === artifact.descriptor.digest)) {
+    await existing.catch(() => {});
     return { descriptor: artifact.descriptor, via: 'referrers' };
   }
-  const tag = fallbackTag(subject.digest);
-  const index = await existingFallbackIndex(target, tag, options);
+  const index = await existing;
   const manifests = index.manifests.filter((d) => d.digest !== artifact.descriptor.digest);
   manifests.push(artifact.descriptor);
   const merged: ImageIndex = { ...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
