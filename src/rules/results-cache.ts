@@ -34,7 +34,9 @@ import type { Evidence, ResolvedProfile } from './types.js';
  * runs on a view of the evidence that notes what it reads. A rule that read
  * the filesystem has its result kept; a rule that did not is run again on a
  * hit (it is cheap: config, manifest, reference, --run evidence), without
- * the filesystem, which it did not look at. A rule that read the filesystem
+ * the filesystem, which it did not look at (should it look now, the hit is
+ * a miss: its path through the check changed with evidence outside the key,
+ * and it is computed afresh). A rule that read the filesystem
  * and anything outside the key (the reference as typed, --run evidence)
  * makes the record unstorable: nothing is kept and the next lint computes
  * everything again. So is a result that does not survive JSON unchanged.
@@ -105,12 +107,27 @@ export class FsResultsCache {
 
   /**
    * On a hit, every rule's result (kept ones from the record, the others run
-   * now on `evidence`, which has no filesystem); undefined on a miss.
+   * now on `evidence`, which has no filesystem); undefined on a miss. A rule
+   * run now that reaches for the filesystem after all (it did not when the
+   * record was made, but it also reads evidence outside the key, such as the
+   * reference as typed, and that changed) turns the hit into a miss.
    */
   async results(evidence: Evidence, profile: ResolvedProfile): Promise<RuleResult[] | undefined> {
     const record = await this.cache.getRecord(this.chain, this.name, (value) => this.isRecord(value));
     if (!record) return undefined;
-    return this.rules.map((active, i) => record.rules[i]?.result ?? runRule(active, evidence, profile));
+    const results: RuleResult[] = [];
+    for (const [i, active] of this.rules.entries()) {
+      const kept = record.rules[i]?.result;
+      if (kept) {
+        results.push(kept);
+        continue;
+      }
+      const read = new Set<PropertyKey>();
+      const result = runRule(active, watched(evidence, read), profile);
+      if (read.has('fs')) return undefined;
+      results.push(result);
+    }
+    return results;
   }
 
   /**
