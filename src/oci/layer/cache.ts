@@ -40,11 +40,13 @@ import {
  *
  * Facts files hold the entry list column by column (a string of type
  * letters, arrays of paths, modes, ids and sizes; link names and probe
- * results sparse, by index), gzip level 1: for the 100 021 entries of the
- * large bench image, 0.52 MB on disk instead of 0.66 MB as gzip'd objects,
- * and ~30 % less time to load (gunzip + JSON.parse + rebuilding the objects:
- * 88 ms instead of 123 ms, best of 12, on the bench machine under load).
- * Without gzip the load is ~10 ms faster still but the files 12x larger.
+ * results sparse, by index), gzip level 1: smaller and quicker to load than
+ * the objects themselves. For the 15 facts files (100 021 entries) of the
+ * large bench image, read, gunzipped and parsed in a fresh process as ivoc
+ * does: 0.56 MB on disk and a median of 300 ms, against 0.70 MB and 420 ms
+ * for gzip'd JSON objects (10 runs each, alternating, 2-core machine under a
+ * load of ~6: absolute times are 2-3x a quiet machine's). Without gzip the
+ * columns load in ~255 ms but take 5.3 MB: not worth ten times the disk.
  */
 
 const gzipAsync = promisify(gzip);
