@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   writeOciArchive,
   writeOciLayout,
 } from '../fixtures/index.js';
+import { startFaultProxy } from './env/fault-proxy.js';
 import { runIvoc } from './support/cli.js';
 
 const env = inject('testEnv');
@@ -175,6 +176,88 @@ describe('ivoc inspect reads every transport', () => {
     expect(result.stdout).toMatch(/^Image: +oci-archive:examples\/hello-notebook\.oci\.tar$/m);
     expect(result.stdout).toMatch(/^User: +1000:1000$/m);
     expect(result.stdout).toMatch(/^Layers \(1, /m);
+  });
+});
+
+describe('ivoc inspect --scan with a warm cache', () => {
+  async function filesUnder(root: string, pattern: RegExp): Promise<string[]> {
+    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries.filter((e) => e.isFile() && pattern.test(e.name)).map((e) => join(e.parentPath, e.name));
+  }
+
+  it('gives the cold answer again from one summary record, fetching no layer; a corrupt record is a miss', async () => {
+    const host = env.registries.anonymous.host;
+    await pushImage(image, `${host}/ivoc-test/inspect-warm:${run}`);
+    const proxy = await startFaultProxy(host);
+    const cache = join(scratch, 'warm-cache');
+    const layerRequests = () =>
+      proxy.requests.filter((r) => image.manifest.layers.some((layer) => r.path.includes(layer.digest)));
+    const scan = async (extra: string[] = [], envVars: Record<string, string> = {}) => {
+      const result = await runIvoc(
+        [
+          'inspect',
+          `docker://${proxy.host}/ivoc-test/inspect-warm:${run}`,
+          '--scan',
+          '--format',
+          'json',
+          ...extra,
+        ],
+        { IVOC_CACHE_DIR: cache, ...envVars },
+      );
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      return result.stdout;
+    };
+    try {
+      const cold = await scan();
+      expect(layerRequests().length).toBe(2);
+      expect(JSON.parse(cold).filesystem).toMatchObject({
+        files: 4,
+        layers: [{ entries: 2 }, { entries: 1 }],
+      });
+      const [record] = await filesUnder(join(cache, 'images'), /^scan-summary-.*\.json$/);
+      expect(record).toBeDefined();
+
+      proxy.clearLog();
+      expect(await scan()).toBe(cold);
+      expect(layerRequests()).toEqual([]);
+
+      // --path needs the merged view: built from the layer facts, still no layer fetched.
+      const withPath = JSON.parse(await scan(['--path', '/opt/app/run.sh']));
+      expect(withPath.filesystem.paths[0]).toMatchObject({ exists: true, type: 'file', mode: '0755' });
+      expect(layerRequests()).toEqual([]);
+
+      // The record alone answers: without any layer facts, still nothing fetched.
+      await rm(join(cache, 'facts'), { recursive: true });
+      expect(await scan()).toBe(cold);
+      expect(layerRequests()).toEqual([]);
+
+      // A corrupt record is a miss (the layers are read again) and is replaced.
+      for (const garbage of [
+        '{"recordFormat":1,',
+        JSON.stringify({ recordFormat: 1, value: { files: 1 } }),
+      ]) {
+        await writeFile(record!, garbage);
+        await rm(join(cache, 'facts'), { recursive: true, force: true });
+        proxy.clearLog();
+        expect(await scan()).toBe(cold);
+        expect(layerRequests().length).toBe(2);
+        expect(JSON.parse(await readFile(record!, 'utf8')).value).toEqual(JSON.parse(cold).filesystem);
+      }
+
+      // IVOC_NO_CACHE=1 and --no-cache bypass every cache.
+      const bypasses: Array<{ extra: string[]; vars: Record<string, string> }> = [
+        { extra: [], vars: { IVOC_NO_CACHE: '1' } },
+        { extra: ['--no-cache'], vars: {} },
+      ];
+      for (const bypass of bypasses) {
+        proxy.clearLog();
+        expect(await scan(bypass.extra, bypass.vars)).toBe(cold);
+        expect(layerRequests().length).toBe(2);
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -1,10 +1,11 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImageError, type IvocError, TransportError } from '../src/errors.js';
 import { digestOf } from '../src/oci/digest.js';
-import { canonicalSpec, DiskCache, defaultCacheDir, specHash } from '../src/oci/layer/cache.js';
+import { canonicalSpec, chainKey, DiskCache, defaultCacheDir, specHash } from '../src/oci/layer/cache.js';
 import type { CaptureSpec } from '../src/oci/layer/facts.js';
 import { type ScanProgress, scanImageLayers } from '../src/oci/layer/scan.js';
 import { MediaType } from '../src/oci/media-types.js';
@@ -95,6 +96,108 @@ describe('DiskCache', () => {
   });
 });
 
+describe('facts files', () => {
+  it('give back facts exactly as the scan made them: links, probes, bodies, key order', async () => {
+    const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60, 1)]);
+    const source = new MemorySource();
+    const blob = gzip(
+      await packTar([
+        { name: 'bin/', type: 'directory' },
+        { name: 'bin/tool', body: elf, mode: 0o4755 },
+        { name: 'bin/run', body: '#!/bin/sh -e\necho hi\n', mode: 0o755 },
+        { name: 'bin/again', type: 'link', linkname: 'bin/tool' },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+        { name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n', uid: 7, gid: 8 },
+        { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 },
+        { name: 'etc/.wh.gone', body: '' },
+        { name: 'opt/.wh..wh..opq', body: '' },
+      ]),
+    );
+    const a = source.add(blob);
+    const probing: CaptureSpec = { ...spec, probes: ['elf', 'shebang'] };
+    const [cold] = await scanImageLayers(source, [a], probing, { cache });
+    expect(cold?.entries.some((entry) => entry.probes !== undefined)).toBe(true);
+    expect(cold?.entries.some((entry) => entry.type === 'hardlink')).toBe(true);
+    const warm = await cache.getFacts(a.digest, probing);
+    expect(warm).toStrictEqual(cold);
+    // Property order too: the objects serialise the same, entry by entry.
+    expect(JSON.stringify(warm)).toBe(JSON.stringify(cold));
+  });
+
+  it('are a miss when an entry column is malformed', async () => {
+    const source = new MemorySource();
+    const a = source.add(await layer('a.conf'));
+    const [facts] = await scanImageLayers(source, [a], spec, { cache });
+    const file = cache.factsPath(a.digest, spec) as string;
+    const stored = JSON.parse(gunzipSync(await readFile(file)).toString());
+    for (const broken of [
+      { ...stored, modes: stored.modes.slice(1) },
+      { ...stored, types: stored.types.replace('f', 'x') },
+      { ...stored, uids: stored.uids.map(() => '0') },
+      { ...stored, format: 1 },
+    ]) {
+      await writeFile(file, gzip(Buffer.from(JSON.stringify(broken))));
+      expect(await cache.getFacts(a.digest, spec)).toBeUndefined();
+      await expect(stat(file)).rejects.toThrow();
+      await scanImageLayers(source, [a], spec, { cache });
+      expect(await cache.getFacts(a.digest, spec)).toEqual(facts);
+    }
+  });
+});
+
+describe('image records', () => {
+  const layers = [{ digest: digestOf('layer a') }, { digest: digestOf('layer b') }];
+  const diffIds = [digestOf('tar a'), digestOf('tar b')];
+  const isCount = (value: unknown): value is { count: number } =>
+    typeof value === 'object' && value !== null && typeof (value as { count?: unknown }).count === 'number';
+
+  it('chainKey: the ordered (digest, diff_id) pairs', () => {
+    const key = chainKey(layers, diffIds);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(chainKey(layers, diffIds)).toBe(key);
+    expect(chainKey([...layers].reverse(), [...diffIds].reverse())).not.toBe(key);
+    expect(chainKey(layers, [diffIds[0]!, digestOf('other tar')])).not.toBe(key);
+    expect(chainKey(layers.slice(0, 1), diffIds.slice(0, 1))).not.toBe(key);
+    expect(chainKey(layers, diffIds.slice(0, 1))).toBeUndefined();
+  });
+
+  it('store and read back a value; anything else in the file is a miss and is removed', async () => {
+    const chain = chainKey(layers, diffIds)!;
+    await cache.putRecord(chain, 'summary-x', { count: 3 });
+    const file = cache.recordPath(chain, 'summary-x')!;
+    expect(file).toBe(join(dir, 'images', chain, 'summary-x.json'));
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await cache.getRecord(chain, 'summary-x', isCount)).toEqual({ count: 3 });
+    // Another name or chain is another record.
+    expect(await cache.getRecord(chain, 'summary-y', isCount)).toBeUndefined();
+    const other = chainKey(layers.slice(0, 1), diffIds.slice(0, 1))!;
+    expect(await cache.getRecord(other, 'summary-x', isCount)).toBeUndefined();
+
+    const good = await readFile(file, 'utf8');
+    for (const garbage of [
+      '',
+      '{"recordFormat": 1',
+      good.replace('"count":3', '"count":"3"'),
+      good.replace(chain, other),
+      good.replace('summary-x', 'summary-y'),
+      good.replace('"recordFormat":1', '"recordFormat":0'),
+      'null',
+    ]) {
+      await writeFile(file, garbage);
+      expect(await cache.getRecord(chain, 'summary-x', isCount)).toBeUndefined();
+      await expect(stat(file)).rejects.toThrow();
+    }
+    // No path tricks in names or chains.
+    expect(cache.recordPath(chain, '../x')).toBeUndefined();
+    expect(cache.recordPath('../../etc', 'x')).toBeUndefined();
+    await cache.putRecord('nope', 'x', { count: 1 });
+    // A disabled cache keeps nothing.
+    const off = new DiskCache({ dir, disabled: true });
+    await off.putRecord(chain, 'summary-z', { count: 1 });
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+});
+
 describe('scanImageLayers', () => {
   it('scans each distinct layer once, and a second scan reads no byte from the source', async () => {
     const source = new MemorySource();
@@ -109,7 +212,8 @@ describe('scanImageLayers', () => {
     );
     const files = await filesUnder(dir);
     expect(files).toHaveLength(2);
-    for (const file of files) expect(file).toMatch(/facts\/sha256\/[0-9a-f]{64}\/[0-9a-f]{32}\.json\.gz$/);
+    for (const file of files)
+      expect(file).toMatch(/facts\/sha256\/[0-9a-f]{64}\/[0-9a-f]{32}\.f2\.json\.gz$/);
 
     const served = source.bytesServed;
     source.fetches = [];

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -285,5 +285,139 @@ describe('ivoc lint', () => {
     const result = await lint(['oci-archive:examples/hello-notebook.oci.tar', 'Bad/Name']);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
+  });
+});
+
+describe('ivoc lint with a warm cache', () => {
+  async function records(cache: string): Promise<string[]> {
+    const entries = await readdir(join(cache, 'images'), { recursive: true, withFileTypes: true }).catch(
+      () => [],
+    );
+    return entries
+      .filter((e) => e.isFile() && /^rules-.*\.json$/.test(e.name))
+      .map((e) => join(e.parentPath, e.name))
+      .sort();
+  }
+
+  it('reports exactly what a cold lint reports, reading no layer; a corrupt record is a miss; other options are another key', async () => {
+    const tools = await buildLayer([
+      file('/usr/local/bin/elevate', 'not really a tool\n', { mode: 0o4755 }),
+      file('/skaha/startup.sh', '#!/bin/sh\nexec "$@"\n', { mode: 0o755 }),
+      file('/home/astro/.netrc', 'machine example.org login astro password hunter2\n', { uid: 1000 }),
+    ]);
+    const host = env.registries.anonymous.host;
+    // Two images on the same layers: a web image, and one with no Entrypoint/Cmd whose start-up
+    // under canfar comes from /skaha/startup.sh (IVC-START-001 reads the filesystem only then).
+    const images = {
+      web: webImage([tools]),
+      bare: webImage([tools], { entrypoint: null, cmd: null }),
+    };
+    for (const [name, image] of Object.entries(images)) {
+      await pushImage(image, `${host}/ivoc-test/lint-warm-${name}:${run}`);
+    }
+    const proxy = await startFaultProxy(host);
+    const cache = join(scratch, 'warm-cache');
+    const layerDigests = images.web.manifest.layers.map((l) => l.digest);
+    const layerRequests = () => proxy.requests.filter((r) => layerDigests.some((d) => r.path.includes(d)));
+    const allowList = join(scratch, 'allow-elevate.yaml');
+    await writeFile(allowList, 'extends: ivoa\nparameters:\n  setuidAllowList: [elevate]\n');
+    const lintWarm = async (name: string, extra: string[], envVars: Record<string, string> = {}) => {
+      const result = await lint([`docker://${proxy.host}/ivoc-test/lint-warm-${name}:${run}`, ...extra], {
+        IVOC_CACHE_DIR: cache,
+        ...envVars,
+      });
+      expect(result.stderr).toBe('');
+      expect([0, 1]).toContain(result.code);
+      return result.stdout;
+    };
+    try {
+      const cases: Array<[string, string[]]> = [
+        ['web', ['--format', 'json']],
+        ['web', ['--format', 'sarif']],
+        ['web', ['--format', 'json', '--profile', allowList]],
+        ['bare', ['--format', 'json', '--profile', 'canfar']],
+        ['bare', ['--format', 'text', '--profile', 'canfar', '--verbose']],
+      ];
+      const cold: string[] = [];
+      for (const [name, extra] of cases) {
+        proxy.clearLog();
+        cold.push(await lintWarm(name, extra));
+        // Read once per image and profile; the facts of each layer then come from their cache.
+        expect(layerRequests().length).toBeLessThanOrEqual(layerDigests.length);
+      }
+      const web = JSON.parse(cold[0]!) as JsonReport;
+      const allowed = JSON.parse(cold[2]!) as JsonReport;
+      const bare = JSON.parse(cold[3]!) as JsonReport;
+      expect(web.results.find((r) => r.rule === 'IVC-USER-003')?.status).toBe('fail');
+      expect(allowed.results.find((r) => r.rule === 'IVC-USER-003')?.status).toBe('pass');
+      expect(web.results.find((r) => r.rule === 'IVC-SEC-001')?.status).toBe('fail');
+      expect(bare.results.find((r) => r.rule === 'IVC-START-001')?.message).toContain('/skaha/startup.sh');
+      // One record per profile (and per config: the two images differ in theirs); formats share one.
+      expect(await records(cache)).toHaveLength(3);
+      const recorded = await Promise.all(
+        (await records(cache)).map(
+          async (f) =>
+            JSON.parse(await readFile(f, 'utf8')).value.rules as Array<{ rule: string; result?: unknown }>,
+        ),
+      );
+      // IVC-START-001 declares config only; without Entrypoint/Cmd under canfar it read the
+      // filesystem, so its result is kept. Rules that did not read it are run again on a hit.
+      const kept = (rules: (typeof recorded)[number], id: string) =>
+        rules.find((r) => r.rule === id)?.result !== undefined;
+      expect(recorded.filter((rules) => kept(rules, 'IVC-START-001'))).toHaveLength(1);
+      for (const rules of recorded) {
+        expect(kept(rules, 'IVC-USER-003')).toBe(true);
+        expect(kept(rules, 'IVC-META-001')).toBe(false);
+      }
+
+      // Warm, and without any layer facts left: the records alone answer, byte for byte.
+      await rm(join(cache, 'facts'), { recursive: true });
+      for (const [i, [name, extra]] of cases.entries()) {
+        proxy.clearLog();
+        expect(await lintWarm(name, extra)).toBe(cold[i]);
+        expect(layerRequests()).toEqual([]);
+      }
+
+      // A corrupt record is a miss: the layers are read again, the answer is the same, the record replaced.
+      const [record] = await records(cache);
+      for (const garbage of ['', '{"recordFormat":1,"value":{"rules":[]}}', '{"recordFormat":1']) {
+        for (const target of await records(cache)) await writeFile(target, garbage);
+        proxy.clearLog();
+        for (const [i, [name, extra]] of cases.entries()) expect(await lintWarm(name, extra)).toBe(cold[i]);
+        expect(layerRequests().length).toBeGreaterThan(0);
+        expect(JSON.parse(await readFile(record!, 'utf8')).value.rules.length).toBeGreaterThan(0);
+        await rm(join(cache, 'facts'), { recursive: true });
+      }
+
+      // Another level for a filesystem rule: another key, computed afresh.
+      const stricter = join(scratch, 'stricter.yaml');
+      await writeFile(stricter, 'extends: ivoa\nrules:\n  IVC-USER-003: error\n');
+      proxy.clearLog();
+      const strict = JSON.parse(
+        await lintWarm('web', ['--format', 'json', '--profile', stricter]),
+      ) as JsonReport;
+      expect(strict.results.find((r) => r.rule === 'IVC-USER-003')).toMatchObject({
+        status: 'fail',
+        level: 'error',
+      });
+      expect(layerRequests().length).toBeGreaterThan(0);
+      expect(await records(cache)).toHaveLength(4);
+      // A subset of the rules is another key too.
+      proxy.clearLog();
+      await lintWarm('web', ['--format', 'json', '--rule', 'IVC-USER-003']);
+      expect(await records(cache)).toHaveLength(5);
+
+      // --no-cache and IVOC_NO_CACHE=1 bypass the records (and the facts).
+      for (const [extra, vars] of [
+        [['--no-cache'], {}],
+        [[], { IVOC_NO_CACHE: '1' }],
+      ] as Array<[string[], Record<string, string>]>) {
+        proxy.clearLog();
+        expect(await lintWarm('web', ['--format', 'json', ...extra], vars)).toBe(cold[0]);
+        expect(layerRequests().length).toBe(layerDigests.length);
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -379,6 +379,55 @@ describe('ivoc publish', () => {
     }
   });
 
+  it('re-publishing with a warm cache reads no layer of SRC and asks DEST about each layer once', async () => {
+    const from = repo('warm-src');
+    const to = repo('warm-dest');
+    const image = webImage();
+    const seeded = await publish([await layoutOf(image), `${anonymous}/${from}:v1`]);
+    expect(seeded.code).toBe(0);
+    const proxy = await startFaultProxy(anonymous);
+    const cache = join(scratch, 'warm-publish-cache');
+    const layers = image.manifest.layers.map((layer) => layer.digest);
+    const about = (digest: string) => proxy.requests.filter((r) => r.path.includes(digest));
+    const again = (revision: string) =>
+      publish(
+        [
+          `docker://${proxy.host}/${from}:v1`,
+          `${proxy.host}/${to}:v1`,
+          '--revision',
+          revision,
+          '--format',
+          'json',
+        ],
+        { IVOC_CACHE_DIR: cache },
+      );
+    try {
+      const first = await again('first');
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      // Cold: validation read every layer of SRC; DEST got them by mount.
+      for (const digest of layers) {
+        expect(about(digest).some((r) => r.method === 'GET' && r.path.includes(`/${from}/`))).toBe(true);
+      }
+      proxy.clearLog();
+      const second = await again('second');
+      expect(second.stderr).toBe('');
+      expect(second.code).toBe(0);
+      const out = JSON.parse(second.stdout) as PublishJson & { summary: unknown };
+      expect(out.digest).not.toBe((JSON.parse(first.stdout) as PublishJson).digest);
+      expect(out.summary).toEqual(JSON.parse(first.stdout).summary);
+      for (const digest of layers) {
+        // Validation answered from the cache: no layer read from SRC; at DEST one HEAD, nothing else.
+        expect(about(digest).map((r) => `${r.method} ${r.status}`)).toEqual(['HEAD 200']);
+        expect(out.blobs.find((b) => b.digest === digest)?.outcome).toBe('present');
+      }
+      expect(uploadedBytes(proxy)).toBeLessThanOrEqual(64 * 1024);
+      expect(await digestAt(anonymous, to, 'v1')).toBe(out.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('publishes from a registry to another repository of it by cross-repository mount, uploading no layer', async () => {
     const from = repo('mount-from');
     const seeded = await publish([await layoutOf(webImage()), `${anonymous}/${from}:v1`]);

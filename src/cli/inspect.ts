@@ -5,6 +5,7 @@ import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatImageReference, parseImageReference } from '../oci/reference.js';
 import { redactEnvEntry, redactValue } from '../secrets.js';
+import { buildId } from '../version.js';
 import { humanBytes, progressLine, writeOutput } from './output.js';
 
 export interface InspectArgs {
@@ -108,11 +109,30 @@ export async function inspectCommand(image: string, args: InspectArgs): Promise<
   }
 }
 
+/**
+ * The filesystem summary: from the image-level cache when this chain of
+ * layers was summarised before (one small file; no layer facts loaded, no
+ * merged view built), else by scanning (layer facts from their own cache
+ * where they are) and merging, and then kept. `--path` needs the merged view
+ * itself, so it always takes the second way. The record is keyed by the
+ * chain of (layer digest, diff_id) pairs and the build (src/oci/layer/cache.ts);
+ * --no-cache / IVOC_NO_CACHE=1 skip it like every other cache.
+ */
 async function scanFilesystem(
   source: Awaited<ReturnType<typeof openImageSource>>,
   loaded: Awaited<ReturnType<typeof loadImage>>,
   args: InspectArgs,
 ): Promise<FilesystemSummary> {
+  const { chainKey, openCache } = await import('../oci/layer/cache.js');
+  const cache = openCache(args.cache === false ? false : {});
+  const layers = loaded.manifest.layers;
+  const chain = cache.enabled ? chainKey(layers, loaded.config.rootfs.diff_ids) : undefined;
+  const recordName = `scan-summary-${buildId}`;
+  if (chain && !args.path?.length) {
+    const hit = await cache.getRecord(chain, recordName, (value) => isSummaryOf(value, layers));
+    if (hit) return hit;
+  }
+
   const [{ scanImageLayers }, { FileSystemView }] = await Promise.all([
     import('../oci/layer/scan.js'),
     import('../oci/layer/filesystem.js'),
@@ -122,12 +142,12 @@ async function scanFilesystem(
   try {
     facts = await scanImageLayers(
       source,
-      loaded.manifest.layers,
+      layers,
       { paths: [], globs: [], probes: [], maxBodyBytes: 0 },
       {
         image: loaded.name,
         diffIds: loaded.config.rootfs.diff_ids,
-        ...(args.cache === false ? { cache: false as const } : {}),
+        cache,
         onProgress: progress.update,
       },
     );
@@ -144,6 +164,7 @@ async function scanFilesystem(
       uncompressedSize: layer.uncompressedSize,
     })),
   };
+  if (chain) await cache.putRecord(chain, recordName, summary);
   if (args.path?.length) {
     summary.paths = args.path.map((path) => {
       const node = view.lstat(path);
@@ -168,6 +189,28 @@ async function scanFilesystem(
     });
   }
   return summary;
+}
+
+/** A cached summary for exactly these layers (in order), with nothing missing or extra. */
+function isSummaryOf(value: unknown, layers: readonly { digest: string }[]): value is FilesystemSummary {
+  if (typeof value !== 'object' || value === null) return false;
+  const summary = value as Partial<FilesystemSummary>;
+  return (
+    Object.keys(summary).length === 3 &&
+    typeof summary.files === 'number' &&
+    typeof summary.uncompressedSize === 'number' &&
+    Array.isArray(summary.layers) &&
+    summary.layers.length === layers.length &&
+    summary.layers.every(
+      (layer, i) =>
+        typeof layer === 'object' &&
+        layer !== null &&
+        Object.keys(layer).length === 3 &&
+        layer.digest === layers[i]?.digest &&
+        typeof layer.entries === 'number' &&
+        typeof layer.uncompressedSize === 'number',
+    )
+  );
 }
 
 function formatFilesystem(fs: FilesystemSummary): string {

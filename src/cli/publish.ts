@@ -37,6 +37,8 @@ export interface PublishArgs {
   source?: string;
   quiet?: boolean;
   color?: boolean;
+  /** false (--no-cache): validate without any cache (IVOC_NO_CACHE=1 does the same). */
+  cache?: boolean;
 }
 
 /**
@@ -73,7 +75,10 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
           failOn,
           input: src,
           reference: sourceRef,
-          ...(progress.update ? { scan: { onProgress: progress.update } } : {}),
+          scan: {
+            ...(args.cache === false ? { cache: false as const } : {}),
+            ...(progress.update ? { onProgress: progress.update } : {}),
+          },
         });
       } finally {
         progress.done();

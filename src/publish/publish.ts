@@ -12,8 +12,22 @@ import { openRegistryTarget, type RegistryOptions, type RegistryTarget } from '.
 import { formatJson } from '../report/json.js';
 import type { Report } from '../report/types.js';
 import { type DiscoveryOptions, discoveryLabels, relabel, semverTags, versionKey } from './labels.js';
-import { type AttachResult, attachReport, buildReportArtifact, fallbackTag } from './report-artifact.js';
-import { type BlobResult, pushBytes, transferBlobs, verifyPresent } from './transfer.js';
+import {
+  type AttachResult,
+  attachReport,
+  buildReportArtifact,
+  fallbackTag,
+  pushReportBlobs,
+} from './report-artifact.js';
+import {
+  type BlobResult,
+  headParallel,
+  mapBounded,
+  pushBytes,
+  settledBoth,
+  transferBlobs,
+  verifyPresent,
+} from './transfer.js';
 
 /**
  * `ivoc publish`, after validation passed: relabel, transfer, push the
@@ -225,45 +239,45 @@ export async function executePublish(
   );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
-    const blobs: BlobResult[] = [];
-    for (const image of plan.images) {
-      blobs.push(
-        ...(await transferBlobs(source, target, image.layers, {
-          ...fetchOptions,
-          parallel: options.parallel ?? 3,
-          ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
-          ...(options.onBlob ? { onBlob: options.onBlob } : {}),
-        })),
-      );
-      const configOutcome = await pushBytes(target, image.config, image.configBytes, fetchOptions);
-      blobs.push({ descriptor: image.config, outcome: configOutcome });
-      options.onBlob?.({ descriptor: image.config, outcome: configOutcome });
-      // Atomicity: a manifest goes up only once every blob it names answers HEAD at DEST.
-      await verifyPresent(target, [...image.layers, image.config], fetchOptions);
-      await pushManifest(target, image, fetchOptions);
-    }
-    const platformReports: Record<string, AttachResult> = {};
-    if (plan.isIndex) {
-      await pushManifest(target, plan, fetchOptions);
-      for (const image of plan.images) {
-        const report = options.platformReports?.get(image.sourceDigest);
-        if (report === undefined) continue;
-        const artifact = buildReportArtifact(formatJson([report]), image.manifest, reportAnnotations(image));
-        platformReports[image.manifest.digest] = await attachReport(
-          target,
-          artifact,
-          image.manifest,
-          fetchOptions,
-        );
-      }
-    }
+    // The reports' artifacts are known before anything is pushed (their subjects are the
+    // manifests the plan computed), so their blobs go up alongside the image's: like layers,
+    // blobs are invisible until a manifest names them.
+    const platformArtifacts = plan.isIndex
+      ? plan.images.flatMap((image) => {
+          const report = options.platformReports?.get(image.sourceDigest);
+          if (report === undefined) return [];
+          return [
+            {
+              image,
+              artifact: buildReportArtifact(formatJson([report]), image.manifest, reportAnnotations(image)),
+            },
+          ];
+        })
+      : [];
     const artifact = buildReportArtifact(
       formatJson([options.report]),
       plan.manifest,
       reportAnnotations(plan),
     );
-    const report = await attachReport(target, artifact, plan.manifest, fetchOptions);
-    for (const tag of plan.tags) await target.tag(plan.manifest, tag, fetchOptions);
+    const [blobs] = await settledBoth(
+      pushImages(source, target, plan, options, fetchOptions),
+      pushReportBlobs(target, [...platformArtifacts.map((entry) => entry.artifact), artifact], fetchOptions),
+    );
+    const platformReports: Record<string, AttachResult> = {};
+    if (plan.isIndex) {
+      await pushManifest(target, plan, fetchOptions);
+      for (const { image, artifact: own } of platformArtifacts) {
+        platformReports[image.manifest.digest] = await attachReport(target, own, image.manifest, {
+          ...fetchOptions,
+          blobsPushed: true,
+        });
+      }
+    }
+    const report = await attachReport(target, artifact, plan.manifest, {
+      ...fetchOptions,
+      blobsPushed: true,
+    });
+    await mapBounded(plan.tags, headParallel, (tag) => target.tag(plan.manifest, tag, fetchOptions));
     return {
       ...plan,
       dryRun: false,
@@ -274,6 +288,47 @@ export async function executePublish(
   } finally {
     await target.close();
   }
+}
+
+/** Per platform: layers and config, (verify), manifest. Returns what happened to each blob. */
+async function pushImages(
+  source: ImageSource,
+  target: RegistryTarget,
+  plan: PublishPlan,
+  options: ExecuteOptions,
+  fetchOptions: { signal?: AbortSignal },
+): Promise<BlobResult[]> {
+  const blobs: BlobResult[] = [];
+  for (const image of plan.images) {
+    // The layers and the new config at once: they do not depend on each other.
+    const [layerResults, configOutcome] = await settledBoth(
+      transferBlobs(source, target, image.layers, {
+        ...fetchOptions,
+        parallel: options.parallel ?? 3,
+        ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
+        ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+      }),
+      pushBytes(target, image.config, image.configBytes, fetchOptions),
+    );
+    blobs.push(...layerResults);
+    blobs.push({ descriptor: image.config, outcome: configOutcome });
+    options.onBlob?.({ descriptor: image.config, outcome: configOutcome });
+    // Atomicity: a manifest goes up only once every blob it names answered HEAD at DEST.
+    // Those that did just now, before any upload (outcome 'present'), are not asked again;
+    // every blob mounted or uploaded is.
+    const answered = new Set(
+      [...layerResults, { descriptor: image.config, outcome: configOutcome }]
+        .filter((result) => result.outcome === 'present')
+        .map((result) => result.descriptor.digest),
+    );
+    await verifyPresent(
+      target,
+      [...image.layers, image.config].filter((descriptor) => !answered.has(descriptor.digest)),
+      fetchOptions,
+    );
+    await pushManifest(target, image, fetchOptions);
+  }
+  return blobs;
 }
 
 async function pushManifest(
@@ -297,12 +352,15 @@ export async function dryRunPublish(plan: PublishPlan, options: ExecuteOptions):
   );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
-    const blobs: BlobResult[] = [];
-    for (const descriptor of plan.images.flatMap((image) => [...image.layers, image.config])) {
-      const present = await target.exists(descriptor, fetchOptions);
-      // 'uploaded' here means: would be uploaded (or mounted).
-      blobs.push({ descriptor, outcome: present ? 'present' : 'uploaded' });
-    }
+    const all = plan.images.flatMap((image) => [...image.layers, image.config]);
+    const present = await mapBounded(all, headParallel, (descriptor) =>
+      target.exists(descriptor, fetchOptions),
+    );
+    // 'uploaded' here means: would be uploaded (or mounted).
+    const blobs: BlobResult[] = all.map((descriptor, i) => ({
+      descriptor,
+      outcome: present[i] ? 'present' : 'uploaded',
+    }));
     return { ...plan, dryRun: true, blobs };
   } finally {
     await target.close();

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../errors.js';
 import { report as validateReport } from '../generated/report-validator.js';
 import { type FetchOptions, maxConfigBytes, maxManifestBytes, readAll } from '../oci/content.js';
@@ -8,7 +7,7 @@ import { MediaType } from '../oci/media-types.js';
 import { formatImageReference } from '../oci/reference.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
 import type { Report } from '../report/types.js';
-import { pushBytes } from './transfer.js';
+import { headParallel, mapBounded, pushBytes } from './transfer.js';
 
 /**
  * The validation report attached to the pushed image as an OCI artifact
@@ -79,46 +78,77 @@ export interface AttachResult {
   tag?: string;
 }
 
-/** Pushes the artifact's blobs and manifest, then keeps the fallback tag when the registry needs it. */
+/** Pushes the blobs of these artifacts (the empty config once, each report) that DEST lacks, concurrently. */
+export async function pushReportBlobs(
+  target: RegistryTarget,
+  artifacts: readonly ReportArtifact[],
+  options: FetchOptions = {},
+): Promise<void> {
+  const blobs = new Map<string, { descriptor: Descriptor; bytes: Buffer }>();
+  blobs.set(emptyDescriptor.digest, { descriptor: emptyDescriptor, bytes: emptyBytes });
+  for (const artifact of artifacts) {
+    blobs.set(artifact.reportDescriptor.digest, {
+      descriptor: artifact.reportDescriptor,
+      bytes: artifact.reportBytes,
+    });
+  }
+  await mapBounded([...blobs.values()], headParallel, ({ descriptor, bytes }) =>
+    pushBytes(target, descriptor, bytes, options),
+  );
+}
+
+/**
+ * Pushes the artifact's blobs (unless `blobsPushed`: pushReportBlobs did) and
+ * manifest, then keeps the fallback tag when the registry needs it.
+ */
 export async function attachReport(
   target: RegistryTarget,
   artifact: ReportArtifact,
   subject: Descriptor,
-  options: FetchOptions = {},
+  options: FetchOptions & { blobsPushed?: boolean } = {},
 ): Promise<AttachResult> {
   const request = {
     image: `docker://${target.client.registry}/${repositoryOf(target)}`,
     ...(options.signal ? { signal: options.signal } : {}),
   };
   const repository = repositoryOf(target);
-  await pushBytes(target, emptyDescriptor, emptyBytes, options);
-  await pushBytes(target, artifact.reportDescriptor, artifact.reportBytes, options);
-  const put = await target.client.putManifest(
-    repository,
-    artifact.descriptor.digest,
-    MediaType.ociManifest,
-    artifact.manifestBytes,
-    request,
-  );
-  if (put.subjectProcessed) return { descriptor: artifact.descriptor, via: 'referrers' };
+  const fetchOptions: FetchOptions = options.signal ? { signal: options.signal } : {};
+  if (!options.blobsPushed) await pushReportBlobs(target, [artifact], fetchOptions);
+  // The fallback tag's index (see below) is asked for while the artifact goes up: one round trip
+  // less where there is no referrers API; its answer, failure included, is dropped if not needed.
+  const tag = fallbackTag(subject.digest);
+  const existing = existingFallbackIndex(target, tag, fetchOptions);
+  existing.catch(() => {});
+  let put: Awaited<ReturnType<typeof target.client.putManifest>>;
+  try {
+    put = await target.client.putManifest(
+      repository,
+      artifact.descriptor.digest,
+      MediaType.ociManifest,
+      artifact.manifestBytes,
+      request,
+    );
+  } catch (error) {
+    await existing.catch(() => {});
+    throw error;
+  }
+  if (put.subjectProcessed) {
+    await existing.catch(() => {});
+    return { descriptor: artifact.descriptor, via: 'referrers' };
+  }
   // No OCI-Subject header: the registry may still serve the referrers API (and index on its own).
   const listed = await target.client.referrers(repository, subject.digest, request).catch(() => undefined);
   if (listed?.some((d) => d.digest === artifact.descriptor.digest)) {
+    await existing.catch(() => {});
     return { descriptor: artifact.descriptor, via: 'referrers' };
   }
-  const tag = fallbackTag(subject.digest);
-  const index = await existingFallbackIndex(target, tag, options);
+  const index = await existing;
   const manifests = index.manifests.filter((d) => d.digest !== artifact.descriptor.digest);
   manifests.push(artifact.descriptor);
   const merged: ImageIndex = { ...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
   const bytes = Buffer.from(JSON.stringify(merged));
-  const indexDescriptor: Descriptor = {
-    mediaType: MediaType.ociIndex,
-    digest: digestOf(bytes),
-    size: bytes.length,
-  };
-  await target.push(indexDescriptor, Readable.from([bytes]), options);
-  await target.tag(indexDescriptor, tag, options);
+  // One PUT by tag stores the index and points the tag at it.
+  await target.client.putManifest(repository, tag, MediaType.ociIndex, bytes, request);
   return { descriptor: artifact.descriptor, via: 'fallback-tag', tag };
 }
 

@@ -9,6 +9,13 @@ import type { RegistryTarget } from '../oci/registry/index.js';
  * mount when the source is another repository of the same registry, else the
  * source's verified stream piped into the registry client's upload (one PUT
  * for small blobs, PATCH chunks for large ones): no temporary copy.
+ *
+ * The HEADs of all blobs go out together (at most `headParallel` at a time,
+ * default 8) before any upload starts; only the blobs DEST lacks are then
+ * mounted or uploaded, `parallel` at a time. A blob DEST answers HEAD 200 for,
+ * with the blob's size when the registry states one, is not read from the
+ * source at all: a re-publish after a label-only change reads no layer, and
+ * a blob that is uploaded is verified while it streams, as every fetch is.
  */
 
 export type BlobOutcome = 'present' | 'mounted' | 'uploaded';
@@ -21,6 +28,8 @@ export interface BlobResult {
 export interface TransferOptions extends FetchOptions {
   /** Concurrent uploads (default 3). */
   parallel?: number;
+  /** Concurrent HEAD requests (default 8). */
+  headParallel?: number;
   /** The source's registry and repository, when it is a registry: mounts are tried from there. */
   mountFrom?: { registry: string; repository: string };
   onBlob?: (result: BlobResult) => void;
@@ -47,27 +56,65 @@ export async function transferBlobs(
       ? options.mountFrom.repository
       : undefined;
 
+  const present = await mapBounded(unique, options.headParallel ?? headParallel, (descriptor) =>
+    target.exists(descriptor, fetchOptions),
+  );
+  unique.forEach((descriptor, i) => {
+    if (!present[i]) return;
+    const result: BlobResult = { descriptor, outcome: 'present' };
+    results.set(descriptor.digest, result);
+    options.onBlob?.(result);
+  });
+  const missing = unique.filter((_, i) => !present[i]);
+  await mapBounded(missing, parallel, async (descriptor) => {
+    const outcome = await copyOne(source, target, descriptor, mountFrom, fetchOptions);
+    const result = { descriptor, outcome };
+    results.set(descriptor.digest, result);
+    options.onBlob?.(result);
+  });
+  return unique.map((d) => results.get(d.digest)!);
+}
+
+/** Default number of HEAD requests in flight at once. */
+export const headParallel = 8;
+
+/**
+ * `fn` over `items`, at most `limit` at a time, results in order. The first
+ * failure stops the start of further items and is what the promise rejects
+ * with (after the ones running have settled).
+ */
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
-    while (!failed && next < unique.length) {
-      const descriptor = unique[next++]!;
+    while (!failed && next < items.length) {
+      const index = next++;
       try {
-        const outcome = await copyOne(source, target, descriptor, mountFrom, fetchOptions);
-        const result = { descriptor, outcome };
-        results.set(descriptor.digest, result);
-        options.onBlob?.(result);
+        out[index] = await fn(items[index]!);
       } catch (error) {
         failed = true;
         throw error;
       }
     }
   };
-  const workers = Array.from({ length: Math.min(parallel, unique.length) }, worker);
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker);
   const settled = await Promise.allSettled(workers);
   const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (rejected) throw rejected.reason;
-  return unique.map((d) => results.get(d.digest)!);
+  return out;
+}
+
+/** Both results; when either fails, the first failure, once both have settled (nothing left running). */
+export async function settledBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  return [first.value, second.value];
 }
 
 async function copyOne(
@@ -77,7 +124,6 @@ async function copyOne(
   mountFrom: string | undefined,
   options: FetchOptions,
 ): Promise<BlobOutcome> {
-  if (await target.exists(descriptor, options)) return 'present';
   if (mountFrom !== undefined && (await target.mount(descriptor, mountFrom, options))) return 'mounted';
   // An upload cut by the network or a failing registry is restarted from a fresh
   // source stream (the client cancels the broken session): a few times at most.
@@ -125,20 +171,24 @@ export async function pushBytes(
   return 'uploaded';
 }
 
-/** HEADs every blob at the target; throws naming the first one missing. */
+/**
+ * HEADs every blob at the target (at most `headParallel` at a time); throws
+ * naming the first one, in the order given, that is missing.
+ */
 export async function verifyPresent(
   target: RegistryTarget,
   blobs: readonly Descriptor[],
   options: FetchOptions = {},
 ): Promise<void> {
-  for (const descriptor of dedupe(blobs)) {
-    if (!(await target.exists(descriptor, options))) {
-      throw new TransportError(
-        'ERR_BLOB_NOT_FOUND',
-        'blob is missing at the destination after its upload; the manifest was not pushed',
-        { image: formatTarget(target), blob: descriptor.digest },
-      );
-    }
+  const unique = dedupe(blobs);
+  const present = await mapBounded(unique, headParallel, (descriptor) => target.exists(descriptor, options));
+  const missing = unique.find((_, i) => !present[i]);
+  if (missing) {
+    throw new TransportError(
+      'ERR_BLOB_NOT_FOUND',
+      'blob is missing at the destination after its upload; the manifest was not pushed',
+      { image: formatTarget(target), blob: missing.digest },
+    );
   }
 }
 

@@ -161,7 +161,9 @@ export class RegistryTarget extends RegistryReader implements ImageTarget {
       if (this.manifests.has(descriptor.digest)) return true;
       return (await this.client.headManifest(this.ref.repository, descriptor.digest, request)) !== undefined;
     }
-    return this.client.blobExists(this.ref.repository, descriptor.digest, request);
+    // Present means: this digest, and the size we expect when the registry states one.
+    const found = await this.client.headBlob(this.ref.repository, descriptor.digest, request);
+    return found !== undefined && (found.size < 0 || found.size === descriptor.size);
   }
 
   /**
