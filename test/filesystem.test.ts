@@ -12,6 +12,9 @@ import {
 import { parseGroup, parsePasswd } from '../src/oci/layer/fs-accounts.js';
 import { compileGlob, globBase, normalizePath } from '../src/oci/layer/fs-path.js';
 import { parseShebang } from '../src/oci/layer/fs-script.js';
+import { scanLayer } from '../src/oci/layer/scan-layer.js';
+import { MediaType } from '../src/oci/media-types.js';
+import { descriptorOf, packTar, verifiedStream } from './layer-helpers.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -788,5 +791,68 @@ describe('scale', () => {
     expect(fs.readdir('/data')!.length).toBe(dirs - 1);
     expect(fs.find((node) => node.size === 2880).length).toBe((dirs - 2) * perDir);
     expect(fs.stat('/data/d199/file-999.fits')!.layer).toBe(0);
+  });
+});
+
+describe('walking a scanned image', () => {
+  it('lists every live path once, the same on every walk, as readdir reaches them', async () => {
+    const lower = await packTar([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\n' },
+      { name: 'usr/bin/tool', body: '#!/bin/sh\n', mode: 0o4755 },
+      { name: 'usr/bin/gone', body: 'x' },
+      { name: 'opt/app/', type: 'directory' },
+      { name: 'opt/app/old', body: 'old' },
+      { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
+    ]);
+    const upper = await packTar([
+      { name: 'usr/bin/.wh.gone' },
+      { name: 'opt/app/.wh..wh..opq' },
+      { name: 'opt/app/new', body: 'new' },
+      { name: 'usr/bin/su', type: 'link', linkname: 'usr/bin/tool' },
+    ]);
+    const facts = [];
+    for (const tar of [lower, upper]) {
+      const descriptor = descriptorOf(tar, MediaType.ociLayer);
+      facts.push(
+        await scanLayer(verifiedStream(tar, descriptor, 100), descriptor, {
+          paths: [],
+          globs: [],
+          probes: [],
+          maxBodyBytes: 0,
+        }),
+      );
+    }
+    const fs = FileSystemView.fromLayers(facts);
+    // Oracle: a walk down readdir (which does not follow the /bin link: lstat says what it is).
+    const reached: string[] = [];
+    const down = (dir: string) => {
+      for (const name of fs.readdir(dir) ?? []) {
+        const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        reached.push(path);
+        if (fs.lstat(path)?.type === 'dir') down(path);
+      }
+    };
+    down('/');
+    const expected = [...reached].sort();
+    expect(expected).toEqual([
+      '/bin',
+      '/etc',
+      '/etc/passwd',
+      '/opt',
+      '/opt/app',
+      '/opt/app/new',
+      '/usr',
+      '/usr/bin',
+      '/usr/bin/su',
+      '/usr/bin/tool',
+    ]);
+    expect(paths(fs.walk())).toEqual(expected);
+    // A walk left early does not disturb the next ones.
+    for (const node of fs.walk()) if (node.path.startsWith('/etc')) break;
+    expect(paths(fs.walk())).toEqual(expected);
+    expect(fs.find(() => true).length).toBe(fs.count);
+    expect(fs.walk().next().value).toBe(fs.walk().next().value);
+    expect(fs.lstat('/usr/bin/su')?.isHardlink).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import { ImageError } from '../src/errors.js';
 import { digestOf } from '../src/oci/digest.js';
 import type { CaptureSpec, LayerFacts } from '../src/oci/layer/facts.js';
 import { scanLayer } from '../src/oci/layer/scan-layer.js';
+import { ProbeRunner, planProbes, privateKeyProbeMaxSize } from '../src/oci/layer/scan-probes.js';
 import { MediaType } from '../src/oci/media-types.js';
 import {
   descriptorOf,
@@ -267,6 +268,82 @@ describe('scanLayer: captures and probes', () => {
           'private-key': 'OPENSSH PRIVATE KEY',
         });
       }
+    }
+  });
+});
+
+describe('scanLayer: one body consumer and probe runner for a whole layer', () => {
+  // The scan reuses its body consumer, probe runner and their buffers from one file to
+  // the next: nothing of a file (head bytes, a marker's tail, a found label, a kept
+  // prefix) may reach the next. Oracle: every file scanned alone in a layer of its own.
+  const marker = '-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n';
+  const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(300, 1)]);
+  const files: TestEntry[] = [
+    { name: 'keys/split', body: `${'a'.repeat(5000)}${marker}` },
+    // Ends with the first half of a marker, and the next file starts with the rest.
+    { name: 'keys/head-half', body: `${'b'.repeat(3000)}-----BEGIN RSA PRIV` },
+    { name: 'keys/tail-half', body: 'ATE KEY-----\nMIIB\n' },
+    { name: 'usr/bin/tool', body: `#!/bin/sh\n${'c'.repeat(6000)}`, mode: 0o755 },
+    { name: 'usr/bin/short', body: '#', mode: 0o755 },
+    { name: 'usr/bin/prog', body: elf, mode: 0o755 },
+    { name: 'usr/share/elf-data', body: elf },
+    { name: 'etc/app.conf', body: `${marker}${'d'.repeat(3000)}` },
+    { name: 'etc/empty.conf' },
+    { name: 'etc/plain.conf', body: 'key=value\n' },
+    { name: 'srv/big.pem', body: Buffer.concat([Buffer.alloc(privateKeyProbeMaxSize), Buffer.from(marker)]) },
+    { name: 'keys/last', body: marker },
+  ];
+  const spec: CaptureSpec = {
+    paths: [],
+    globs: ['/etc/*.conf', '/usr/bin/short'],
+    probes: ['shebang', 'elf', 'private-key'],
+    maxBodyBytes: 2048,
+  };
+
+  it('gives every file the facts it gets alone, whatever the chunking', async () => {
+    const alone = new Map<string, { probes: unknown; body: unknown }>();
+    for (const file of files) {
+      const facts = await scanTar(await packTar([file]), spec);
+      const path = `/${file.name}`;
+      alone.set(path, { probes: facts.entries[0]?.probes, body: facts.bodies[path] });
+    }
+    expect(alone.get('/keys/split')?.probes).toEqual({ 'private-key': 'RSA PRIVATE KEY' });
+    expect(alone.get('/keys/tail-half')?.probes).toBeUndefined();
+    expect(alone.get('/usr/bin/tool')?.probes).toEqual({ shebang: '#!/bin/sh' });
+    expect(alone.get('/usr/bin/prog')?.probes).toEqual({ elf: 'elf' });
+    expect(alone.get('/srv/big.pem')?.probes).toBeUndefined();
+    expect(alone.get('/etc/app.conf')?.body).toMatchObject({ truncated: true });
+
+    const tar = await packTar(files);
+    for (const chunkSize of [7, 512, 4096, 65536]) {
+      const descriptor = descriptorOf(tar, MediaType.ociLayer);
+      const facts = await scanLayer(verifiedStream(tar, descriptor, chunkSize), descriptor, spec);
+      for (const entry of facts.entries) {
+        const expected = alone.get(entry.path);
+        expect(
+          { probes: entry.probes, body: facts.bodies[entry.path] },
+          `${entry.path}, ${chunkSize}`,
+        ).toEqual(expected);
+      }
+      expect(facts.entries.length, `${chunkSize}`).toBe(files.length);
+    }
+  });
+
+  it('finds a marker cut at any byte by the chunking, and none from the end of a previous file', () => {
+    for (let chunk = 1; chunk <= 24; chunk++) {
+      const body = Buffer.from(`xyz${marker}`);
+      const runner = new ProbeRunner(planProbes(new Set(['private-key']), 0o644, body.length)!, body.length);
+      for (let at = 0; at < body.length; at += chunk) runner.update(body.subarray(at, at + chunk));
+      expect(runner.results(), `chunks of ${chunk}`).toEqual({ 'private-key': 'RSA PRIVATE KEY' });
+      // The same runner, reset for a body that completes the previous one's tail.
+      const first = Buffer.from('aaaa-----BEGIN RSA PRIV');
+      const second = Buffer.from('ATE KEY-----\n');
+      runner.reset(planProbes(new Set(['private-key']), 0o644, first.length)!, first.length);
+      for (let at = 0; at < first.length; at += chunk) runner.update(first.subarray(at, at + chunk));
+      expect(runner.results()).toBeUndefined();
+      runner.reset(planProbes(new Set(['private-key']), 0o644, second.length)!, second.length);
+      for (let at = 0; at < second.length; at += chunk) runner.update(second.subarray(at, at + chunk));
+      expect(runner.results(), `chunks of ${chunk}`).toBeUndefined();
     }
   });
 });

@@ -127,12 +127,11 @@ export default {
     }
     const installed: FsNode[] = [];
     for (const node of fs.walk()) {
-      const name = node.path.slice(node.path.lastIndexOf('/') + 1);
-      if (
-        (node.type === 'dir' && hubPackage.test(node.path)) ||
-        (node.executable && hubs.has(name) && /\/bin\/[^/]+$/.test(node.path))
-      ) {
-        installed.push(node);
+      if (node.type === 'dir') {
+        if (hubPackage.test(node.path)) installed.push(node);
+      } else if (node.executable) {
+        const name = node.path.slice(node.path.lastIndexOf('/') + 1);
+        if (hubs.has(name) && /\/bin\/[^/]+$/.test(node.path)) installed.push(node);
       }
     }
     installed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

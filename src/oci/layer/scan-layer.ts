@@ -16,7 +16,7 @@ import {
 } from './facts.js';
 import { compilePathGlobs, type PathMatcher } from './scan-glob.js';
 import { baseNameOf, normaliseEntryName, parentPath } from './scan-paths.js';
-import { type ProbePlan, ProbeRunner, planProbes } from './scan-probes.js';
+import { type ProbePlan, ProbeRunner, planProbes, privateKeyProbeMaxSize } from './scan-probes.js';
 import { type BodyConsumer, TarFormatError, type TarHeader, TarParser } from './scan-tar.js';
 
 /**
@@ -176,12 +176,25 @@ class FactsCollector {
   readonly opaqueDirs: string[] = [];
   readonly bodies: Record<string, CapturedBody> = {};
   private headers = 0;
+  /** One consumer for every body: tar bodies come one at a time. */
+  private readonly body: BodyCollector;
+  /** The probe plan by (executable, small enough for 'private-key'): planned once, not per file. */
+  private readonly plans: (ProbePlan | undefined)[];
 
   constructor(
     private readonly spec: PreparedSpec,
     private readonly context: Context,
     private readonly maxEntries: number,
-  ) {}
+  ) {
+    this.body = new BodyCollector(this.bodies);
+    this.plans =
+      spec.probes.size === 0
+        ? []
+        : [0o644, 0o755].flatMap((mode) => [
+            planProbes(spec.probes, mode, privateKeyProbeMaxSize),
+            planProbes(spec.probes, mode, privateKeyProbeMaxSize + 1),
+          ]);
+  }
 
   entry(header: TarHeader): BodyConsumer | undefined {
     if (++this.headers > this.maxEntries) {
@@ -242,9 +255,12 @@ class FactsCollector {
       if (capture) this.bodies[path] = { base64: '', truncated: false };
       return undefined;
     }
-    const plan = spec.probes.size > 0 ? planProbes(spec.probes, entry.mode, header.size) : undefined;
+    const plan =
+      this.plans.length === 0
+        ? undefined
+        : this.plans[((entry.mode & 0o111) !== 0 ? 2 : 0) + (header.size <= privateKeyProbeMaxSize ? 0 : 1)];
     if (!capture && plan === undefined) return undefined;
-    return bodyConsumer(entry, capture ? spec.maxBodyBytes : -1, plan, this.bodies);
+    return this.body.start(entry, header.size, capture ? spec.maxBodyBytes : -1, plan);
   }
 
   private whiteout(path: string, base: string): void {
@@ -260,40 +276,63 @@ class FactsCollector {
   }
 }
 
-/** Keeps up to `keep` bytes of a body (-1: none) and runs its probes. */
-function bodyConsumer(
-  entry: LayerEntry,
-  keep: number,
-  plan: ProbePlan | undefined,
-  bodies: Record<string, CapturedBody>,
-): BodyConsumer {
-  const probes = plan ? new ProbeRunner(plan) : undefined;
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let seen = 0;
-  return {
-    data(chunk: Buffer): void {
-      seen += chunk.length;
-      if (keep > keptBytes) {
-        const room = keep - keptBytes;
-        // Copied: the chunk is a slice of the decompressor's buffer.
-        const piece = Buffer.from(chunk.length <= room ? chunk : chunk.subarray(0, room));
-        kept.push(piece);
-        keptBytes += piece.length;
-      }
-      if (probes?.wantsMore) probes.update(chunk);
-    },
-    end(): void {
-      if (keep >= 0) {
-        bodies[entry.path] = {
-          base64: Buffer.concat(kept, keptBytes).toString('base64'),
-          truncated: seen > keptBytes,
-        };
-      }
-      const results = probes?.results();
-      if (results) entry.probes = results;
-    },
-  };
+/**
+ * The consumer of the current body: keeps up to `keep` bytes of it (-1:
+ * none) and runs its probes. Started again for each body; its probe runner
+ * and buffers serve the whole layer.
+ */
+class BodyCollector implements BodyConsumer {
+  private entry: LayerEntry | undefined;
+  private keep = -1;
+  /** The kept prefix (copied: chunks are slices of the decompressor's buffers). */
+  private kept: Buffer | undefined;
+  private keptBytes = 0;
+  private size = 0;
+  private probes: ProbeRunner | undefined;
+  private runner: ProbeRunner | undefined;
+
+  constructor(private readonly bodies: Record<string, CapturedBody>) {}
+
+  start(entry: LayerEntry, size: number, keep: number, plan: ProbePlan | undefined): BodyConsumer {
+    this.entry = entry;
+    this.size = size;
+    this.keep = keep;
+    this.kept = keep > 0 ? Buffer.allocUnsafe(Math.min(keep, size)) : undefined;
+    this.keptBytes = 0;
+    if (plan === undefined) {
+      this.probes = undefined;
+    } else if (this.runner === undefined) {
+      this.runner = new ProbeRunner(plan, size);
+      this.probes = this.runner;
+    } else {
+      this.runner.reset(plan, size);
+      this.probes = this.runner;
+    }
+    return this;
+  }
+
+  data(chunk: Buffer): void {
+    const kept = this.kept;
+    if (kept !== undefined && this.keptBytes < kept.length) {
+      this.keptBytes += chunk.copy(kept, this.keptBytes, 0, kept.length - this.keptBytes);
+    }
+    if (this.probes?.wantsMore) this.probes.update(chunk);
+  }
+
+  end(): void {
+    const entry = this.entry as LayerEntry;
+    if (this.keep >= 0) {
+      this.bodies[entry.path] = {
+        base64: this.kept === undefined ? '' : this.kept.toString('base64', 0, this.keptBytes),
+        truncated: this.size > this.keptBytes,
+      };
+    }
+    const results = this.probes?.results();
+    if (results) entry.probes = results;
+    this.entry = undefined;
+    this.kept = undefined;
+    this.probes = undefined;
+  }
 }
 
 function unsafeName(

@@ -40,16 +40,36 @@ export function planProbes(
   return { head: shebang || elf, shebang, elf, privateKey };
 }
 
+/**
+ * Runs a plan's probes over one body at a time, chunk by chunk. One runner
+ * serves every body of a layer (tar bodies come one after the other): its
+ * buffers are allocated once, not per file, and `reset` starts the next body.
+ */
 export class ProbeRunner {
-  private readonly plan: ProbePlan;
-  private head: Buffer | undefined;
+  private plan: ProbePlan;
+  private readonly head = Buffer.allocUnsafe(headProbeBytes);
   private headLength = 0;
-  private carry: Buffer | undefined;
+  /** Body bytes not yet seen: when none are left, no carry is kept for a next chunk. */
+  private remaining = Number.POSITIVE_INFINITY;
+  /** The last bytes seen (at most carryBytes), searched joined to the next chunk's start. */
+  private readonly carry = Buffer.allocUnsafe(carryBytes);
+  private carryLength = 0;
+  private readonly joined = Buffer.allocUnsafe(2 * carryBytes);
   private keyLabel: string | undefined;
 
-  constructor(plan: ProbePlan) {
+  /** `size`: the body's length when known (its last chunk then leaves no carry behind). */
+  constructor(plan: ProbePlan, size?: number) {
     this.plan = plan;
-    if (plan.head) this.head = Buffer.allocUnsafe(headProbeBytes);
+    this.reset(plan, size);
+  }
+
+  /** Starts over for the next body. */
+  reset(plan: ProbePlan, size?: number): void {
+    this.plan = plan;
+    this.headLength = 0;
+    this.remaining = size ?? Number.POSITIVE_INFINITY;
+    this.carryLength = 0;
+    this.keyLabel = undefined;
   }
 
   /** True while a chunk could still change a result. */
@@ -61,7 +81,8 @@ export class ProbeRunner {
   }
 
   update(chunk: Buffer): void {
-    if (this.head && this.headLength < headProbeBytes) {
+    this.remaining -= chunk.length;
+    if (this.plan.head && this.headLength < headProbeBytes) {
       this.headLength += chunk.copy(this.head, this.headLength, 0, headProbeBytes - this.headLength);
     }
     if (this.plan.privateKey && this.keyLabel === undefined) this.searchKey(chunk);
@@ -69,7 +90,7 @@ export class ProbeRunner {
 
   results(): Partial<Record<ContentProbe, string>> | undefined {
     let results: Partial<Record<ContentProbe, string>> | undefined;
-    if (this.head) {
+    if (this.plan.head) {
       const head = this.head.subarray(0, this.headLength);
       if (this.plan.shebang && head.length >= 2 && head[0] === 0x23 && head[1] === 0x21) {
         const newline = head.indexOf(0x0a);
@@ -93,10 +114,12 @@ export class ProbeRunner {
   }
 
   private searchKey(chunk: Buffer): void {
-    if (this.carry) {
+    if (this.carryLength > 0) {
       // A marker across the boundary: search the carried tail joined to the start of this chunk.
-      const joined = Buffer.concat([this.carry, chunk.subarray(0, carryBytes)]);
-      const label = findPrivateKeyLabel(joined);
+      const take = Math.min(chunk.length, carryBytes);
+      this.carry.copy(this.joined, 0, 0, this.carryLength);
+      chunk.copy(this.joined, this.carryLength, 0, take);
+      const label = findPrivateKeyLabel(this.joined.subarray(0, this.carryLength + take));
       if (label !== undefined) {
         this.keyLabel = label;
         return;
@@ -107,10 +130,18 @@ export class ProbeRunner {
       this.keyLabel = label;
       return;
     }
-    const tail = chunk.length > carryBytes ? chunk.subarray(chunk.length - carryBytes) : chunk;
-    this.carry =
-      this.carry && chunk.length < carryBytes ? Buffer.concat([this.carry, tail]) : Buffer.from(tail);
-    if (this.carry.length > carryBytes) this.carry = this.carry.subarray(this.carry.length - carryBytes);
+    // The body's last chunk (most bodies have only one): nothing to join the tail to.
+    if (this.remaining <= 0) return;
+    // The carry becomes the last carryBytes of (carry + chunk).
+    if (chunk.length >= carryBytes) {
+      chunk.copy(this.carry, 0, chunk.length - carryBytes);
+      this.carryLength = carryBytes;
+    } else {
+      const kept = Math.min(this.carryLength, carryBytes - chunk.length);
+      this.carry.copyWithin(0, this.carryLength - kept, this.carryLength);
+      chunk.copy(this.carry, kept);
+      this.carryLength = kept + chunk.length;
+    }
   }
 }
 
