@@ -105,6 +105,13 @@ describe('command line: options', () => {
     expect(run('inspect', 'x', '--creds=-user:pass').options.creds).toBe('-user:pass');
   });
 
+  it('takes --jobs N and -j N for lint (lint itself checks the number)', () => {
+    expect(run('lint', 'a', 'b', '--jobs', '2').options.jobs).toBe('2');
+    expect(run('lint', 'a', '-j', '3').options.jobs).toBe('3');
+    expect(run('lint', 'a').options.jobs).toBeUndefined();
+    expect(refused('inspect', 'a', '--jobs', '2')).toMatch(/jobs/);
+  });
+
   it('gives kebab-case options to the commands in camelCase', () => {
     const publish = run(
       'publish',

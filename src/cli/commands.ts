@@ -107,6 +107,12 @@ export const cli: CliSpec = {
           description: 'only these rule IDs (also comma-separated)',
         },
         verbose: { type: 'boolean', description: 'list passed rules and every finding' },
+        jobs: {
+          type: 'string',
+          short: 'j',
+          value: 'N',
+          description: 'images checked at once (default: $IVOC_JOBS, else one per CPU, at most 4)',
+        },
         attached: {
           type: 'boolean',
           description:
