@@ -10,9 +10,7 @@ import type { FailOn, Report } from '../report/types.js';
 import { activeRules, lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
-import { connectEngine, daemonRunImage } from '../run/engine.js';
 import type { RunObservations } from '../run/observations.js';
-import { runImage, runImageOf } from '../run/runner.js';
 import { toolVersion } from '../version.js';
 import { type ProgressBoard, progressBoard, useColor, writeOutput } from './output.js';
 import { orderedPool } from './pool.js';
@@ -74,10 +72,12 @@ export async function lintCommand(images: string[], args: LintArgs): Promise<num
   // any image is read (exit 3 otherwise), when a selected rule needs a run at all.
   const engine =
     args.run === true
-      ? connectEngine().then(
-          (docker) => ({ docker }),
-          (error: unknown) => ({ error }),
-        )
+      ? import('../run/engine.js')
+          .then(({ connectEngine }) => connectEngine())
+          .then(
+            (docker) => ({ docker }),
+            (error: unknown) => ({ error }),
+          )
       : undefined;
   const profile = await loadProfile(args.profile ?? 'ivoa', new Set(ruleMetadata.keys()));
   const wantsRun =
@@ -251,6 +251,11 @@ async function runEvidence(
   platform: ReturnType<typeof parsePlatform>,
   stop: AbortSignal,
 ): Promise<RunObservations> {
+  // The run machinery is loaded only for --run (start-up of every other lint).
+  const [{ daemonRunImage }, { runImage, runImageOf }] = await Promise.all([
+    import('../run/engine.js'),
+    import('../run/runner.js'),
+  ]);
   const reference = source.reference;
   const image =
     reference.transport === 'docker-daemon'

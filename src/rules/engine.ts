@@ -1,16 +1,13 @@
 import type { ImageSource } from '../oci/content.js';
 import type { Platform } from '../oci/descriptor.js';
 import { type LoadedImage, loadImage } from '../oci/image.js';
-import { openCache } from '../oci/layer/cache.js';
 import type { CaptureSpec, ContentProbe } from '../oci/layer/facts.js';
-import { FileSystemView } from '../oci/layer/filesystem.js';
-import { type ScanOptions, scanImageLayers } from '../oci/layer/scan.js';
+import type { ScanOptions } from '../oci/layer/scan.js';
 import { defaultPlatform } from '../oci/platform.js';
 import type { ImageReference } from '../oci/reference.js';
 import type { FailOn, Report, RuleResult } from '../report/types.js';
 import { toolVersion } from '../version.js';
 import { discoveryRecord, mergedLabels } from './labels.js';
-import { FsResultsCache } from './results-cache.js';
 import { type ActiveRule, runRule, verdictOf } from './run-rule.js';
 import type { Evidence, EvidenceKind, ResolvedProfile, Rule } from './types.js';
 
@@ -103,24 +100,15 @@ export async function lintImage(source: ImageSource, options: LintImageOptions):
   if (!needs.has('fs')) {
     return assembleReport(loaded, options, runRules(rules, evidence, options.profile));
   }
-  const spec = captureSpecFor(rules);
-  const cache = openCache(options.scan?.cache ?? {});
-  // What the rules concluded from this filesystem before, if anything (results-cache.ts):
-  // a hit reads no layer facts and builds no merged view.
-  const memo = FsResultsCache.for(cache, loaded, spec, rules, options.profile, wanted);
-  const remembered = await memo?.results(evidence, options.profile);
-  if (remembered) return assembleReport(loaded, options, remembered);
-  const facts = await scanImageLayers(source, loaded.manifest.layers, spec, {
-    ...options.scan,
-    cache,
-    image: loaded.name,
-    diffIds: loaded.config.rootfs.diff_ids,
+  // The layer reader is loaded only when a selected rule reads the filesystem.
+  const { fsRuleResults } = await import('./engine-fs.js');
+  const results = await fsRuleResults(source, loaded, rules, evidence, {
+    profile: options.profile,
+    platform: wanted,
+    spec: captureSpecFor(rules),
+    ...(options.scan ? { scan: options.scan } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  evidence.fs = FileSystemView.fromLayers(facts, { image: loaded.name, probes: spec.probes });
-  const results = memo
-    ? await memo.compute(evidence, options.profile)
-    : runRules(rules, evidence, options.profile);
   return assembleReport(loaded, options, results);
 }
 
