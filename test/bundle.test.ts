@@ -48,7 +48,7 @@ async function builtinsLoaded(args: string[]): Promise<{ code: number | null; mo
 }
 
 describe('the built CLI', () => {
-  it('loads no HTTP/2, TLS, crypto, child_process or zlib for a metadata-only inspect of a plain-HTTP registry', async () => {
+  it('loads no HTTP/2, TLS, crypto, child_process or zlib for a metadata-only inspect or a config-only lint', async () => {
     const image = `${env.registries.anonymous.host}/ivoc-test/bundle-modules:1`;
     const pushed = await runIvoc([
       'publish',
@@ -64,6 +64,19 @@ describe('the built CLI', () => {
     expect(modules).toContain('http'); // undici's HTTP/1.1 client did run
     for (const absent of ['http2', 'tls', 'crypto', 'child_process', 'zlib'])
       expect(modules).not.toContain(absent);
+
+    // A lint whose rules read only the config loads no layer reader and no engine client either.
+    const lint = await builtinsLoaded([
+      'lint',
+      `docker://${image}`,
+      '--rule',
+      'IVC-META-001,IVC-USER-001,IVC-PORT-001',
+      '--format',
+      'json',
+    ]);
+    expect([0, 1]).toContain(lint.code);
+    for (const absent of ['http2', 'tls', 'crypto', 'child_process', 'zlib'])
+      expect(lint.modules).not.toContain(absent);
   });
 });
 
