@@ -26,7 +26,9 @@ function onSignal(signal: NodeJS.Signals): void {
   if (exiting) return;
   exiting = true;
   const code = signal === 'SIGINT' ? 130 : 143;
-  process.stderr.write(`ivoc: ${signal}: removing the run's containers\n`);
+  // On a terminal, clear a progress line first (lint's progress board draws one).
+  const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
+  process.stderr.write(`${clear}ivoc: ${signal}: removing the run's containers\n`);
   const bound = setTimeout(() => process.exit(code), signalBoundMs);
   bound.unref();
   runAll().finally(() => process.exit(code));

@@ -380,8 +380,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
     // a UID and a GID the image does not know. The image's IDs are read
     // aside while the container runs; on a clash (the range is
     // 100000-199999, so rarely) the run is done again with other IDs.
-    const known = fixedUid === undefined ? imageIdsAside(docker, plan, creating) : undefined;
-    known?.catch(() => undefined);
+    let known: Promise<Set<number>> | undefined;
     const taken = new Set<number>([0]);
     for (let attempt = 0; ; attempt++) {
       const uid = fixedUid ?? pickId(taken);
@@ -391,6 +390,11 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
       t = Date.now();
       const container = await creating.track(docker.createContainer(containerOptions(plan, uid, gid)));
       timings.createMs = Date.now() - t;
+      if (attempt === 0 && fixedUid === undefined) {
+        // Once the container exists (not to slow its creation), during its start.
+        known = imageIdsAside(docker, plan, creating);
+        known.catch(() => undefined);
+      }
       t = Date.now();
       await container.start();
       const startedAt = Date.now();
