@@ -300,32 +300,29 @@ async function pushImages(
 ): Promise<BlobResult[]> {
   const blobs: BlobResult[] = [];
   for (const image of plan.images) {
-    // The layers and the new config at once: they do not depend on each other.
+    // Atomicity: a manifest goes up only once every blob it names has answered HEAD at DEST.
+    // Those that did before any upload (outcome 'present') are not asked again; every blob
+    // mounted or uploaded is, as soon as it is. The layers and the new config go at once:
+    // they do not depend on each other.
+    const verify = (descriptors: Descriptor[]) => verifyPresent(target, descriptors, fetchOptions);
     const [layerResults, configOutcome] = await settledBoth(
       transferBlobs(source, target, image.layers, {
         ...fetchOptions,
         parallel: options.parallel ?? 3,
         ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+      }).then(async (results) => {
+        await verify(results.filter((r) => r.outcome !== 'present').map((r) => r.descriptor));
+        return results;
       }),
-      pushBytes(target, image.config, image.configBytes, fetchOptions),
+      pushBytes(target, image.config, image.configBytes, fetchOptions).then(async (outcome) => {
+        if (outcome !== 'present') await verify([image.config]);
+        return outcome;
+      }),
     );
     blobs.push(...layerResults);
     blobs.push({ descriptor: image.config, outcome: configOutcome });
     options.onBlob?.({ descriptor: image.config, outcome: configOutcome });
-    // Atomicity: a manifest goes up only once every blob it names answered HEAD at DEST.
-    // Those that did just now, before any upload (outcome 'present'), are not asked again;
-    // every blob mounted or uploaded is.
-    const answered = new Set(
-      [...layerResults, { descriptor: image.config, outcome: configOutcome }]
-        .filter((result) => result.outcome === 'present')
-        .map((result) => result.descriptor.digest),
-    );
-    await verifyPresent(
-      target,
-      [...image.layers, image.config].filter((descriptor) => !answered.has(descriptor.digest)),
-      fetchOptions,
-    );
     await pushManifest(target, image, fetchOptions);
   }
   return blobs;
