@@ -112,6 +112,11 @@ describe('command line: options', () => {
     expect(refused('inspect', 'a', '--jobs', '2')).toMatch(/jobs/);
   });
 
+  it('takes --no-cache for publish too', () => {
+    expect(run('publish', 'oci:a', 'docker://r/b', '--no-cache').options.cache).toBe(false);
+    expect(run('publish', 'oci:a', 'docker://r/b').options.cache).toBe(true);
+  });
+
   it('gives kebab-case options to the commands in camelCase', () => {
     const publish = run(
       'publish',

@@ -76,7 +76,8 @@ export const cli: CliSpec = {
         cache: {
           type: 'boolean',
           default: true,
-          description: 'use the layer facts cache (--no-cache: read every layer)',
+          description:
+            'use the caches (layer facts, scan summaries, rule results; --no-cache: read every layer)',
         },
       },
       async run([image], options) {
@@ -121,7 +122,8 @@ export const cli: CliSpec = {
         cache: {
           type: 'boolean',
           default: true,
-          description: 'use the layer facts cache (--no-cache: read every layer)',
+          description:
+            'use the caches (layer facts, scan summaries, rule results; --no-cache: read every layer)',
         },
       },
       async run(images, options) {
@@ -165,6 +167,11 @@ export const cli: CliSpec = {
           type: 'string',
           value: 'REV',
           description: 'org.opencontainers.image.revision (e.g. a commit)',
+        },
+        cache: {
+          type: 'boolean',
+          default: true,
+          description: 'use the caches when validating (--no-cache: read every layer)',
         },
         source: { type: 'string', value: 'URL', description: 'org.opencontainers.image.source (a URL)' },
       },
