@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runIvoc } from './support/cli.js';
+import { selfSignedCertificate } from './support/tls.js';
 
 const run = promisify(execFile);
 const env = inject('testEnv');
@@ -87,27 +88,10 @@ describe('the built CLI against a registry serving HTTPS (self-signed, loopback)
 
   beforeAll(async () => {
     dir = await mkdtemp(join(env.workDir, 'bundle-tls-registry-'));
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
+    const { keyPath: key, certPath: cert } = await selfSignedCertificate(dir, {
+      commonName: '127.0.0.1',
+      altName: 'IP:127.0.0.1',
+    });
     const port = await freePort();
     host = `127.0.0.1:${port}`;
     await mkdir(join(dir, 'data'));

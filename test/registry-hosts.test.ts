@@ -3,12 +3,10 @@
  * (an HTTPS registry with a self-signed certificate on loopback).
  */
 
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import { type AddressInfo, connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mergeScopes } from '../src/oci/registry/auth.js';
 import { nextLink, RegistryClient } from '../src/oci/registry/client.js';
@@ -19,8 +17,8 @@ import {
   isLoopbackHost,
   probeScheme,
 } from '../src/oci/registry/hosts.js';
+import { selfSignedCertificate } from './support/tls.js';
 
-const run = promisify(execFile);
 const env = inject('testEnv');
 
 describe('hosts', () => {
@@ -67,26 +65,8 @@ describe('TLS probe', () => {
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(env.workDir, 'registry-tls-'));
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    server = createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => {
+    const { key, cert } = await selfSignedCertificate(dir, { commonName: 'localhost' });
+    server = createServer({ key, cert }, (req, res) => {
       agents.push(req.headers['user-agent'] ?? '');
       res.writeHead(200, {
         'content-type': 'application/json',
@@ -114,29 +94,14 @@ describe('TLS probe', () => {
 
   it('recognises TLS 1.3-only and TLS 1.2-only RSA servers from the raw ClientHello', async () => {
     const dir = await mkdtemp(join(env.workDir, 'registry-tls-rsa-'));
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    const material = { key: await readFile(key), cert: await readFile(cert) };
+    const material = await selfSignedCertificate(dir, { commonName: 'localhost', rsa: true });
     for (const versions of [
       { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' },
       { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
     ] as const) {
-      const tlsServer = createServer({ ...material, ...versions }, (_req, res) => res.end('{}'));
+      const tlsServer = createServer({ key: material.key, cert: material.cert, ...versions }, (_req, res) =>
+        res.end('{}'),
+      );
       await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
       try {
         const tlsHost = `127.0.0.1:${(tlsServer.address() as AddressInfo).port}`;
