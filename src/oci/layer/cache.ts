@@ -151,18 +151,9 @@ export class DiskCache {
   async getFacts(digest: string, spec: CaptureSpec): Promise<LayerFacts | undefined> {
     const file = this.factsPath(digest, spec);
     if (!file) return undefined;
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch {
-      return undefined;
-    }
-    try {
-      return decodeFacts(JSON.parse((await gunzipAsync(data)).toString('utf8')), digest);
-    } catch {
-      await unlink(file).catch(() => {});
-      return undefined;
-    }
+    return readEntry(file, async (data) =>
+      decodeFacts(JSON.parse((await gunzipAsync(data)).toString('utf8')), digest),
+    );
   }
 
   /** Stores facts (call only with facts of a fully verified layer). */
@@ -196,13 +187,7 @@ export class DiskCache {
   ): Promise<T | undefined> {
     const file = this.recordPath(chain, name);
     if (!file) return undefined;
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch {
-      return undefined;
-    }
-    try {
+    return readEntry(file, (data) => {
       const record = JSON.parse(data.toString('utf8')) as Partial<ImageRecord>;
       if (
         typeof record !== 'object' ||
@@ -215,10 +200,7 @@ export class DiskCache {
         throw new Error('not the record asked for');
       }
       return record.value;
-    } catch {
-      await unlink(file).catch(() => {});
-      return undefined;
-    }
+    });
   }
 
   /** Stores an image-level record (plain JSON: they are small). */
@@ -437,4 +419,23 @@ function decodeFacts(file: Partial<FactsFile> | null, digest: string): LayerFact
     opaqueDirs: file.opaqueDirs,
     bodies: file.bodies,
   };
+}
+
+/**
+ * A cache entry: FILE read and decoded. A missing file is a miss; one that
+ * does not decode (throws) is removed and is a miss too.
+ */
+async function readEntry<T>(file: string, decode: (data: Buffer) => T | Promise<T>): Promise<T | undefined> {
+  let data: Buffer;
+  try {
+    data = await readFile(file);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await decode(data);
+  } catch {
+    await unlink(file).catch(() => {});
+    return undefined;
+  }
 }
