@@ -8,7 +8,7 @@ import { generateSchemaValidators } from './schema-validators.mjs';
 
 /**
  * The build's identity: a hash of every input of the bundle we own (src/,
- * spec/, package.json). Caches of derived results (src/oci/layer/cache.ts:
+ * spec/, package.json, package-lock.json). Caches of derived results (src/oci/layer/cache.ts:
  * rule results, scan summaries) are keyed by it, so a changed rule never
  * meets a result an older build computed; layer facts are not (factsVersion).
  */
@@ -20,7 +20,8 @@ async function buildId() {
       if (entry.isFile()) files.push(join(entry.parentPath, entry.name));
     }
   }
-  files.push('package.json');
+  // The lockfile too: a dependency a rule relies on may change with it alone.
+  files.push('package.json', 'package-lock.json');
   for (const file of files.sort()) {
     hash.update(`${file}\0`);
     hash.update(await readFile(file));

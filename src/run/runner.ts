@@ -268,16 +268,22 @@ function containerOptions(plan: Plan, uid: number, gid: number): Dockerode.Conta
  * started), read while the run's own container starts.
  */
 async function imageIdsAside(docker: Dockerode, plan: Plan, creating: InFlight): Promise<Set<number>> {
-  const container = await creating.track(
-    docker.createContainer({
-      name: `${plan.name}-ids`,
-      Image: plan.imageId,
-      // Never started: any command will do, and the image may declare none.
-      Entrypoint: ['/ivoc-never-started'],
-      Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
-      HostConfig: { NetworkMode: 'none' },
-    }),
-  );
+  let container: Dockerode.Container;
+  try {
+    container = await creating.track(
+      docker.createContainer({
+        name: `${plan.name}-ids`,
+        Image: plan.imageId,
+        // Never started: any command will do, and the image may declare none.
+        Entrypoint: ['/ivoc-never-started'],
+        Labels: { [runLabel]: plan.id, [`${runLabel}.role`]: 'ids' },
+        HostConfig: { NetworkMode: 'none' },
+      }),
+    );
+  } catch {
+    // As an unreadable passwd or group: no IDs known, the run goes on (a clash is rare).
+    return new Set();
+  }
   try {
     return await imageIds(container);
   } finally {
