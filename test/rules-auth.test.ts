@@ -6,15 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ImageConfigBody } from '../src/oci/descriptor.js';
-import { FileSystemView } from '../src/oci/layer/filesystem.js';
-import { scanLayer } from '../src/oci/layer/scan-layer.js';
-import { captureSpecFor } from '../src/rules/engine.js';
 import auth001 from '../src/rules/ivc-auth-001.js';
 import auth002 from '../src/rules/ivc-auth-002.js';
 import type { Rule } from '../src/rules/types.js';
 import { argSettings, jsonConfigSettings, pyConfigSettings } from '../src/rules/util/jupyter.js';
-import { descriptorOf, gzip, packTar, type TestEntry, verifiedStream } from './layer-helpers.js';
-import { check, type EntrySpec, evidenceFor } from './support/rule-evidence.js';
+import type { TestEntry } from './layer-helpers.js';
+import { check, type EntrySpec, evidenceFor, scannedEvidence } from './support/rule-evidence.js';
 
 const bin = (path: string, mode = 0o755): EntrySpec => ({ path, mode, probes: { elf: 'elf' } });
 const file = (path: string, body: string, mode = 0o644): EntrySpec => ({ path, mode, body });
@@ -429,18 +426,8 @@ describe('no secret value in any AUTH result', () => {
 });
 
 describe('through the real layer scan (the capture declared in meta is what the rules read)', () => {
-  async function scanned(config: ImageConfigBody, entries: TestEntry[]) {
-    const spec = captureSpecFor([auth001, auth002].map((rule) => ({ rule, level: rule.meta.level })));
-    const blob = gzip(await packTar(entries));
-    const descriptor = descriptorOf(blob);
-    const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
-      image: 'test-image',
-      inflater: 'zlib',
-    });
-    const evidence = evidenceFor({ config });
-    evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
-    return evidence;
-  }
+  const scanned = (config: ImageConfigBody, entries: TestEntry[]) =>
+    scannedEvidence([auth001, auth002], config, entries);
 
   it('reads Jupyter configs of the system, an /opt prefix and the user, and the entrypoint script', async () => {
     const evidence = await scanned(

@@ -6,12 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageConfigBody } from '../src/oci/descriptor.js';
 import { FileSystemView } from '../src/oci/layer/filesystem.js';
-import { scanLayer } from '../src/oci/layer/scan-layer.js';
-import { captureSpecFor } from '../src/rules/engine.js';
 import sec001 from '../src/rules/ivc-sec-001.js';
 import { credentialReason, isPlaceholder } from '../src/rules/util/secrets-scan.js';
-import { descriptorOf, gzip, packTar, type TestEntry, verifiedStream } from './layer-helpers.js';
-import { check, type EntrySpec, evidenceFor, type LayerSpec, layerFacts } from './support/rule-evidence.js';
+import type { TestEntry } from './layer-helpers.js';
+import {
+  check,
+  type EntrySpec,
+  evidenceFor,
+  type LayerSpec,
+  layerFacts,
+  scannedEvidence,
+} from './support/rule-evidence.js';
 
 // Built at run time so that no scanner mistakes this file for a leak.
 const githubToken = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
@@ -371,18 +376,8 @@ describe('no secret value anywhere in a result', () => {
 });
 
 describe('through the real layer scan (the capture declared in meta is what the rule reads)', () => {
-  async function scanned(config: ImageConfigBody, entries: TestEntry[]) {
-    const spec = captureSpecFor([{ rule: sec001, level: 'error' }]);
-    const blob = gzip(await packTar(entries));
-    const descriptor = descriptorOf(blob);
-    const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
-      image: 'test-image',
-      inflater: 'zlib',
-    });
-    const evidence = evidenceFor({ config });
-    evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
-    return evidence;
-  }
+  const scanned = (config: ImageConfigBody, entries: TestEntry[]) =>
+    scannedEvidence([sec001], config, entries);
 
   it('finds keys and credential files, and packaged keys through dpkg and pip', async () => {
     const site = 'usr/local/lib/python3.12/site-packages';

@@ -7,15 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageConfigBody } from '../src/oci/descriptor.js';
 import { FileSystemView } from '../src/oci/layer/filesystem.js';
-import { scanLayer } from '../src/oci/layer/scan-layer.js';
-import { captureSpecFor } from '../src/rules/engine.js';
 import start001 from '../src/rules/ivc-start-001.js';
 import start002 from '../src/rules/ivc-start-002.js';
 import start003 from '../src/rules/ivc-start-003.js';
 import start004 from '../src/rules/ivc-start-004.js';
 import type { ResolvedProfile, Rule } from '../src/rules/types.js';
 import { execEnding } from '../src/rules/util/startup-script.js';
-import { descriptorOf, gzip, packTar, verifiedStream } from './layer-helpers.js';
 import {
   check,
   type EntrySpec,
@@ -23,6 +20,7 @@ import {
   ivoaProfileForTests,
   type LayerSpec,
   layerFacts,
+  scannedEvidence,
 } from './support/rule-evidence.js';
 
 const ivoa = (name: string) => `net.ivoa.container.${name}`;
@@ -432,22 +430,12 @@ describe('IVC-START-004 type-specific executables', () => {
 
 describe('through the real layer scan (the capture declared in meta is what the rules read)', () => {
   it('IVC-START-003 reads /skaha scripts; IVC-START-002 uses the probes', async () => {
-    const spec = captureSpecFor([start002, start003].map((rule) => ({ rule, level: rule.meta.level })));
-    const blob = gzip(
-      await packTar([
-        { name: 'bin/sh', mode: 0o755, body: Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]) },
-        { name: 'skaha/startup.sh', mode: 0o755, body: '#!/bin/sh\n. /opt/env.sh\n"$@"\n' },
-        { name: 'skaha/init.sh', mode: 0o755, body: '#!/bin/sh\nmkdir -p "$HOME"\n' },
-        { name: 'usr/local/bin/run', mode: 0o755, body: '#!/usr/bin/env python3\n' },
-      ]),
-    );
-    const descriptor = descriptorOf(blob);
-    const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
-      image: 'test-image',
-      inflater: 'zlib',
-    });
-    const evidence = evidenceFor({ config: { Cmd: ['run'] } });
-    evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
+    const evidence = await scannedEvidence([start002, start003], { Cmd: ['run'] }, [
+      { name: 'bin/sh', mode: 0o755, body: Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]) },
+      { name: 'skaha/startup.sh', mode: 0o755, body: '#!/bin/sh\n. /opt/env.sh\n"$@"\n' },
+      { name: 'skaha/init.sh', mode: 0o755, body: '#!/bin/sh\nmkdir -p "$HOME"\n' },
+      { name: 'usr/local/bin/run', mode: 0o755, body: '#!/usr/bin/env python3\n' },
+    ]);
     const script = check(start003, evidence, canfarProfile());
     expect(script.status).toBe('fail');
     expect(script.message).toContain('/skaha/startup.sh ends with `"$@"` without exec');

@@ -2,11 +2,14 @@ import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../../src
 import type { CapturedBody, ContentProbe, LayerEntry, LayerFacts } from '../../src/oci/layer/facts.js';
 import { factsVersion } from '../../src/oci/layer/facts.js';
 import { FileSystemView } from '../../src/oci/layer/filesystem.js';
+import { scanLayer } from '../../src/oci/layer/scan-layer.js';
 import { parseImageReference } from '../../src/oci/reference.js';
 import type { RuleResult } from '../../src/report/types.js';
+import { captureSpecFor } from '../../src/rules/engine.js';
 import { mergedLabels } from '../../src/rules/labels.js';
 import { runRule } from '../../src/rules/run-rule.js';
 import type { Evidence, ResolvedProfile, Rule, RuleContext } from '../../src/rules/types.js';
+import { descriptorOf, gzip, packTar, type TestEntry, verifiedStream } from '../layer-helpers.js';
 
 /**
  * Evidence for rule unit tests, built by hand: a config, optional manifest
@@ -152,6 +155,28 @@ export function evidenceFor(spec: EvidenceSpec = {}): Evidence {
 }
 
 /** Runs one rule the way the engine does (skips, levels, errors as failures). */
+/**
+ * Evidence whose filesystem comes from the real layer scan of one gzip layer
+ * holding ENTRIES, captured as the RULES' metadata asks: what the rules
+ * declare is what they get to read.
+ */
+export async function scannedEvidence(
+  rules: readonly Rule[],
+  config: ImageConfig['config'],
+  entries: readonly TestEntry[],
+): Promise<Evidence> {
+  const spec = captureSpecFor(rules.map((rule) => ({ rule, level: rule.meta.level })));
+  const blob = gzip(await packTar(entries));
+  const descriptor = descriptorOf(blob);
+  const facts = await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, {
+    image: 'test-image',
+    inflater: 'zlib',
+  });
+  const evidence = evidenceFor({ config });
+  evidence.fs = FileSystemView.fromLayers([facts], { probes: spec.probes });
+  return evidence;
+}
+
 export function check(rule: Rule, evidence: Evidence, profile = ivoaProfileForTests()): RuleResult {
   const level = profile.rules[rule.meta.id];
   return runRule(
