@@ -2,7 +2,6 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  buildImage,
   buildLayer,
   busyboxLayer,
   file,
@@ -15,39 +14,18 @@ import {
 import { report as validateReport } from '../src/generated/report-validator.js';
 import { startFaultProxy } from './env/fault-proxy.js';
 import { runIvoc } from './support/cli.js';
+import { compliantLabels, compliantWebImage } from './support/web-image.js';
 
 const env = inject('testEnv');
 const run = Math.random().toString(36).slice(2, 8);
 let scratch: string;
 let base: Layer;
 
-const goodLabels = {
-  'org.opencontainers.image.title': 'lint-me',
-  'org.opencontainers.image.description': 'An image for the lint tests',
-  'org.opencontainers.image.version': '1.2.3',
-  'org.opencontainers.image.source': 'https://example.org/lint-me',
-  'org.opencontainers.image.licenses': 'BSD-3-Clause',
-  'org.opencontainers.image.authors': 'ivoc tests',
-  'org.opencontainers.image.documentation': 'https://example.org/lint-me/docs',
-  'net.ivoa.container.spec-version': '1.0.0',
-  'net.ivoa.container.type': 'web',
-  'net.ivoa.container.port': '8888',
-  'net.ivoa.container.base-path': 'env:BASE_PATH',
-  'net.ivoa.container.keywords': 'test',
-  'net.ivoa.container.messengers': 'Optical',
-};
+const goodLabels = compliantLabels('lint-me', '1.2.3');
 
 /** A compliant web image on the busybox base: httpd on 8888 as uid 1000. */
 function webImage(extraLayers: Layer[] = [], overrides: Partial<ImageSpec> = {}): Image {
-  return buildImage({
-    layers: [base, ...extraLayers],
-    user: '1000:1000',
-    ports: [8888],
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-    entrypoint: ['/bin/httpd', '-f', '-p', '8888'],
-    labels: goodLabels,
-    ...overrides,
-  });
+  return compliantWebImage([base, ...extraLayers], goodLabels, overrides);
 }
 
 beforeAll(async () => {

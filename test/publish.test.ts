@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  buildImage,
   buildIndex,
   buildLayer,
   busyboxLayer,
@@ -30,6 +29,7 @@ import { RegistryClient } from '../src/oci/registry/client.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import { resetTokenLifetime, setTokenLifetime } from './env/token-server.js';
 import { runIvoc } from './support/cli.js';
+import { compliantLabels, compliantWebImage } from './support/web-image.js';
 
 const env = inject('testEnv');
 const run = Math.random().toString(36).slice(2, 8);
@@ -39,33 +39,11 @@ let scratch: string;
 let base: Layer;
 let app: Layer;
 
-const goodLabels = {
-  'org.opencontainers.image.title': 'publish-me',
-  'org.opencontainers.image.description': 'An image for the publish tests',
-  'org.opencontainers.image.version': '1.4.2',
-  'org.opencontainers.image.source': 'https://example.org/publish-me',
-  'org.opencontainers.image.licenses': 'BSD-3-Clause',
-  'org.opencontainers.image.authors': 'ivoc tests',
-  'org.opencontainers.image.documentation': 'https://example.org/publish-me/docs',
-  'net.ivoa.container.spec-version': '1.0.0',
-  'net.ivoa.container.type': 'web',
-  'net.ivoa.container.port': '8888',
-  'net.ivoa.container.base-path': 'env:BASE_PATH',
-  'net.ivoa.container.keywords': 'test',
-  'net.ivoa.container.messengers': 'Optical',
-};
+const goodLabels = compliantLabels('publish-me', '1.4.2');
 
 /** A compliant web image on the busybox base: httpd on 8888 as uid 1000. */
 function webImage(overrides: Partial<ImageSpec> = {}): Image {
-  return buildImage({
-    layers: [base, app],
-    user: '1000:1000',
-    ports: [8888],
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-    entrypoint: ['/bin/httpd', '-f', '-p', '8888'],
-    labels: goodLabels,
-    ...overrides,
-  });
+  return compliantWebImage([base, app], goodLabels, overrides);
 }
 
 let layouts = 0;
