@@ -265,24 +265,60 @@ describe('scanImageLayers', () => {
     expect(await filesUnder(dir)).toEqual([]);
   });
 
-  it('checks diff_ids, also for cache hits', async () => {
+  it('checks diff_ids when asked, also for cache hits', async () => {
     const source = new MemorySource();
     const blob = await layer('a.conf');
     const a = source.add(blob);
-    const [facts] = await scanImageLayers(source, [a], spec, { cache, diffIds: [digestOf('x')] }).then(
+    const verifyDiffIds = true;
+    const [facts] = await scanImageLayers(source, [a], spec, {
+      cache,
+      diffIds: [digestOf('x')],
+      verifyDiffIds,
+    }).then(
       () => [undefined],
       (error: IvocError) => [error],
     );
     expect((facts as IvocError).code).toBe('ERR_DIGEST_MISMATCH');
-    const [good] = await scanImageLayers(source, [a], spec, { cache });
+    const [good] = await scanImageLayers(source, [a], spec, { cache, verifyDiffIds });
     expect(good?.diffId).toMatch(/^sha256:/);
     source.fetches = [];
+    // A cached diffId is checked even when this scan does not hash.
     const hit = await scanImageLayers(source, [a], spec, { cache, diffIds: [digestOf('x')] }).catch((e) => e);
     expect(hit.code).toBe('ERR_DIGEST_MISMATCH');
     expect(source.fetches).toEqual([]);
     await expect(scanImageLayers(source, [a], spec, { cache, diffIds: [] })).rejects.toThrow(/diff_ids/);
     const ok = await scanImageLayers(source, [a], spec, { cache, diffIds: [good?.diffId as string] });
     expect(ok[0]?.diffId).toBe(good?.diffId);
+  });
+
+  it('reads a layer again for a verifying scan when its cached facts were read without the diffId', async () => {
+    const source = new MemorySource();
+    const blob = await layer('b.conf');
+    const a = source.add(blob);
+    const right = digestOf(gunzipSync(blob));
+    const [plain] = await scanImageLayers(source, [a], spec, { cache, verifyDiffIds: false });
+    expect(plain?.diffId).toBeUndefined();
+    source.fetches = [];
+    // Not verifying: the cached facts serve, whatever diff_id the config claims.
+    await scanImageLayers(source, [a], spec, { cache, diffIds: [digestOf('x')], verifyDiffIds: false });
+    expect(source.fetches).toEqual([]);
+    // Verifying: the layer is read and hashed, the wrong claim refused, the right one accepted and cached.
+    const wrong = await scanImageLayers(source, [a], spec, {
+      cache,
+      diffIds: [digestOf('x')],
+      verifyDiffIds: true,
+    }).catch((e) => e);
+    expect(wrong.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(source.fetches).toEqual([a.digest]);
+    const verifying = { cache, diffIds: [right], verifyDiffIds: true };
+    const [verified] = await scanImageLayers(source, [a], spec, verifying);
+    expect(verified?.diffId).toBe(right);
+    expect(source.fetches).toEqual([a.digest, a.digest]);
+    // Now the cache holds the diffId: the next verifying scan reads nothing.
+    source.fetches = [];
+    const again = await scanImageLayers(source, [a], spec, verifying);
+    expect(again[0]?.diffId).toBe(right);
+    expect(source.fetches).toEqual([]);
   });
 
   it('bounds concurrency, reports progress and works without a cache', async () => {

@@ -129,7 +129,9 @@ describe.each(inflaters)('decompression, $name inflater', ({ inflater, skip }) =
     const results = [];
     for (const { blob, mediaType } of blobs) {
       const descriptor = descriptorOf(blob, mediaType);
-      results.push(await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, { inflater }));
+      results.push(
+        await scanLayer(verifiedStream(blob, descriptor), descriptor, spec, { inflater, verifyDiffId: true }),
+      );
     }
     for (const facts of results) {
       expect(facts.diffId).toBe(results[0]?.diffId);

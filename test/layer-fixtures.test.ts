@@ -46,6 +46,7 @@ async function scan(layer: Layer, options: Parameters<typeof scanLayer>[3] = {})
   return scanLayer(verifiedStream(blobOf(layer), descriptorOf(layer)), descriptorOf(layer), spec, {
     image: 'fixture',
     expectedDiffId: layer.diffId,
+    verifyDiffId: true,
     ...options,
   });
 }

@@ -98,15 +98,17 @@ describe('scanImageLayers: concurrent scans share layers in flight', () => {
 
   it("the waiting scan checks the layer against its own config's diff_id", async () => {
     const { a, b, base, topA, topB } = await twoImages();
-    const [top] = await scanImageLayers(b, [topB], spec, { cache: false });
+    const verifyDiffIds = true;
+    const [top] = await scanImageLayers(b, [topB], spec, { cache: false, verifyDiffIds });
     b.fetches = [];
-    const first = scanImageLayers(a, [base, topA], spec, { cache: false });
+    const first = scanImageLayers(a, [base, topA], spec, { cache: false, verifyDiffIds });
     await fetching(a);
     const wrong = `sha256:${'0'.repeat(64)}`;
     const error = await scanImageLayers(b, [base, topB], spec, {
       cache: false,
       image: 'b',
-      diffIds: [wrong, top!.diffId],
+      verifyDiffIds,
+      diffIds: [wrong, top!.diffId as string],
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ImageError);
     expect((error as ImageError).code).toBe('ERR_DIGEST_MISMATCH');

@@ -85,14 +85,48 @@ describe('scanLayer: entries', () => {
 
   it('computes the diffId and uncompressed size, and checks an expected diff_id', async () => {
     const tar = await packTar([{ name: 'a', body: 'hello' }]);
-    const facts = await scanTar(tar, noCapture, { expectedDiffId: digestOf(tar) });
+    const verifyDiffId = true;
+    const facts = await scanTar(tar, noCapture, { expectedDiffId: digestOf(tar), verifyDiffId });
     expect(facts.diffId).toBe(digestOf(tar));
     expect(facts.uncompressedSize).toBe(tar.length);
     expect(facts.digest).toBe(digestOf(gzip(tar)));
-    const error = await rejection(scanTar(tar, noCapture, { expectedDiffId: digestOf('other') }));
+    const error = await rejection(
+      scanTar(tar, noCapture, { expectedDiffId: digestOf('other'), verifyDiffId }),
+    );
     expect(error.code).toBe('ERR_DIGEST_MISMATCH');
     expect(error.image).toBe('test-image');
     expect(error.blob).toBe(digestOf(gzip(tar)));
+  });
+
+  it('hashes a compressed tar for its diffId only when asked; an uncompressed layer is its own diffId', async () => {
+    const tar = await packTar([{ name: 'a', body: 'hello' }]);
+    // Not asked (IVOC_VERIFY_DIFF_IDS unset): the compressed layer's diffId stays unknown, unchecked.
+    const unchecked = await scanTar(tar, noCapture, {
+      expectedDiffId: digestOf('other'),
+      verifyDiffId: false,
+    });
+    expect(unchecked.diffId).toBeUndefined();
+    expect(unchecked.entries.map((e) => e.path)).toEqual(['/a']);
+    // An uncompressed layer: the verified blob digest is the diffId, and it is always checked.
+    const plain = descriptorOf(tar, MediaType.ociLayer);
+    const facts = await scanLayer(verifiedStream(tar, plain), plain, noCapture, { verifyDiffId: false });
+    expect(facts.diffId).toBe(digestOf(tar));
+    const error = await rejection(
+      scanLayer(verifiedStream(tar, plain), plain, noCapture, {
+        expectedDiffId: digestOf('other'),
+        verifyDiffId: false,
+      }),
+    );
+    expect(error.code).toBe('ERR_DIGEST_MISMATCH');
+    // The environment switch turns hashing on.
+    const saved = process.env.IVOC_VERIFY_DIFF_IDS;
+    process.env.IVOC_VERIFY_DIFF_IDS = '1';
+    try {
+      expect((await scanTar(tar)).diffId).toBe(digestOf(tar));
+    } finally {
+      if (saved === undefined) delete process.env.IVOC_VERIFY_DIFF_IDS;
+      else process.env.IVOC_VERIFY_DIFF_IDS = saved;
+    }
   });
 
   it('turns whiteout markers into whiteouts and opaque dirs, not entries', async () => {

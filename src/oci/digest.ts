@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ImageError } from '../errors.js';
+import { hashOffloadEnabled, OffloadedSha256 } from './hash-offload.js';
 import { Sha256 } from './sha256.js';
 
 /** A content digest, "algorithm:encoded", as the OCI image-spec defines it. */
@@ -58,6 +59,38 @@ export function createHashFor(algorithm: 'sha256' | 'sha512', size: number): Inc
   return process.getBuiltinModule('node:crypto').createHash(algorithm);
 }
 
+/** From this size on, a streamed sha256 is computed on the hash worker (hash-offload.ts). */
+export const offloadMinBytes = 8 * 1024 * 1024;
+
+/** A hash over a stream whose result may come later: in this thread, or on the hash worker. */
+export interface StreamHash {
+  update(data: Uint8Array): void;
+  /** The hex digest, once every update has been hashed. */
+  digest(): Promise<string>;
+  /** Forget a hash that will never be finished. */
+  abandon(): void;
+}
+
+class InThreadHash implements StreamHash {
+  constructor(private readonly hash: IncrementalHash) {}
+  update(data: Uint8Array): void {
+    this.hash.update(data);
+  }
+  digest(): Promise<string> {
+    return Promise.resolve(this.hash.digest('hex'));
+  }
+  abandon(): void {}
+}
+
+/**
+ * A hash for a stream of `size` bytes (the expected size, or an estimate):
+ * large sha256 streams go to the hash worker, the rest as createHashFor.
+ */
+export function createStreamHash(algorithm: 'sha256' | 'sha512', size: number): StreamHash {
+  if (algorithm === 'sha256' && size >= offloadMinBytes && hashOffloadEnabled()) return new OffloadedSha256();
+  return new InThreadHash(createHashFor(algorithm, size));
+}
+
 export function digestOf(data: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const hash = createHashFor(algorithm, bytes.length);
@@ -76,7 +109,7 @@ export interface VerifyTarget {
  */
 export class DigestVerifier {
   readonly expected: VerifyTarget;
-  private readonly hash: IncrementalHash;
+  private readonly hash: StreamHash;
   private readonly algorithm: string;
   private readonly hex: string;
   private readonly context: { image?: string; blob: string };
@@ -88,7 +121,6 @@ export class DigestVerifier {
     const parsed = parseDigest(expected.digest, this.context);
     this.algorithm = parsed.algorithm;
     this.hex = parsed.hex;
-    this.hash = createHashFor(parsed.algorithm, expected.size);
     if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
       throw new ImageError(
         'ERR_MANIFEST_INVALID',
@@ -96,6 +128,7 @@ export class DigestVerifier {
         this.context,
       );
     }
+    this.hash = createStreamHash(parsed.algorithm, expected.size);
   }
 
   /** Feed a chunk; throws as soon as the blob grows past its declared size. */
@@ -111,16 +144,22 @@ export class DigestVerifier {
     this.hash.update(chunk);
   }
 
-  /** Call at end of data; throws on a short blob or a digest mismatch. */
-  finish(): void {
+  /** The blob will not be finished (its stream failed): let go of the hash. */
+  abandon(): void {
+    this.hash.abandon();
+  }
+
+  /** Call at end of data; rejects on a short blob or a digest mismatch. */
+  async finish(): Promise<void> {
     if (this.bytes !== this.expected.size) {
+      this.hash.abandon();
       throw new ImageError(
         'ERR_SIZE_MISMATCH',
         `blob is ${this.bytes} bytes, its descriptor says ${this.expected.size}`,
         this.context,
       );
     }
-    const actual = this.hash.digest('hex');
+    const actual = await this.hash.digest();
     if (actual !== this.hex) {
       throw new ImageError(
         'ERR_DIGEST_MISMATCH',
@@ -159,13 +198,15 @@ export class VerifyingStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
-      this.verifier.finish();
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback();
+    this.verifier.finish().then(
+      () => callback(),
+      (error: Error) => callback(error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.verifier.abandon();
+    callback(error);
   }
 }
 

@@ -14,6 +14,7 @@ import {
   factsVersion,
   type LayerEntry,
   type LayerFacts,
+  verifyDiffIdsFromEnv,
 } from './facts.js';
 
 /**
@@ -124,7 +125,9 @@ export function chainKey(
 ): string | undefined {
   if (layers.length !== diffIds.length) return undefined;
   const pairs = layers.map((layer, i) => [layer.digest, diffIds[i]]);
-  return digestOf(JSON.stringify({ factsVersion, layers: pairs })).slice('sha256:'.length);
+  // What a scan that checked the diff_ids concluded is kept apart: it vouches for more.
+  const checked = verifyDiffIdsFromEnv() ? { diffIdsVerified: true } : {};
+  return digestOf(JSON.stringify({ factsVersion, layers: pairs, ...checked })).slice('sha256:'.length);
 }
 
 export class DiskCache {
@@ -297,7 +300,7 @@ interface FactsFile {
   format: number;
   factsVersion: number;
   digest: string;
-  diffId: string;
+  diffId?: string | undefined;
   uncompressedSize: number;
   /** One letter per entry (typeLetters). */
   types: string;
@@ -362,7 +365,7 @@ function decodeFacts(file: Partial<FactsFile> | null, digest: string): LayerFact
     file.format !== factsFileFormat ||
     file.factsVersion !== factsVersion ||
     file.digest !== digest ||
-    typeof file.diffId !== 'string' ||
+    (file.diffId !== undefined && typeof file.diffId !== 'string') ||
     typeof file.uncompressedSize !== 'number' ||
     count === undefined ||
     typeof file.types !== 'string' ||

@@ -163,7 +163,7 @@ export class FsNode {
 export interface LayerOrigin {
   index: number;
   digest: string;
-  diffId: string;
+  diffId: string | undefined;
 }
 
 /** Something legal to apply but worth a mention (see the module comment). */

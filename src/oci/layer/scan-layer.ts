@@ -1,8 +1,8 @@
-import { createHash, type Hash } from 'node:crypto';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageError, IvocError, withContext } from '../../errors.js';
 import type { Descriptor } from '../descriptor.js';
+import { createStreamHash, type StreamHash } from '../digest.js';
 import { layerCompression } from '../media-types.js';
 import { decompressor } from './decompress.js';
 import {
@@ -13,6 +13,7 @@ import {
   factsVersion,
   type LayerEntry,
   type LayerFacts,
+  verifyDiffIdsFromEnv,
 } from './facts.js';
 import { compilePathGlobs, type PathMatcher } from './scan-glob.js';
 import { baseNameOf, normaliseEntryName, parentPath } from './scan-paths.js';
@@ -36,8 +37,10 @@ export interface ScanLayerOptions {
   maxBytes?: number | undefined;
   /** Cap on tar entries, whiteout markers included (default 5,000,000). */
   maxEntries?: number | undefined;
-  /** The config's rootfs.diff_ids entry for this layer: the computed diffId must equal it. */
+  /** The config's rootfs.diff_ids entry for this layer: the diffId, when known, must equal it. */
   expectedDiffId?: string | undefined;
+  /** Hash a compressed layer's tar to check its diffId (default: verifyDiffIdsFromEnv()). */
+  verifyDiffId?: boolean | undefined;
   /** 'zlib' forces in-process inflate (default: $IVOC_INFLATER, else chosen per layer, see decompress.ts). */
   inflater?: 'auto' | 'zlib' | undefined;
   signal?: AbortSignal | undefined;
@@ -90,19 +93,32 @@ type Context = { image?: string | undefined; blob: string };
  * the tar parser over it, synchronously, chunk by chunk.
  */
 class TarSink extends Writable {
-  readonly hash: Hash = createHash('sha256');
+  /** The diffId's hash, when there is one; chosen at the first chunk, once the compression is known. */
+  hash: StreamHash | undefined;
   bytes = 0;
   private readonly parser: TarParser;
+  private decided = false;
 
-  constructor(parser: TarParser) {
+  constructor(
+    parser: TarParser,
+    private readonly chooseHash: () => StreamHash | undefined,
+  ) {
     // Each chunk is consumed synchronously: the mark only has to exceed one chunk, so that
     // write() says true and the source is not paused and resumed for every chunk.
     super({ highWaterMark: 4 * 1024 * 1024 });
     this.parser = parser;
   }
 
+  /** Chooses the hash (once); called by the first chunk, or at the end of an empty tar. */
+  decide(): void {
+    if (this.decided) return;
+    this.decided = true;
+    this.hash = this.chooseHash();
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.hash.update(chunk);
+    if (!this.decided) this.decide();
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     try {
       this.parser.write(chunk);
@@ -141,16 +157,25 @@ export async function scanLayer(
     blob: descriptor.digest,
     onInput: options.onBytes,
   });
-  const sink = new TarSink(new TarParser((header) => collector.entry(header)));
+  const verify = options.verifyDiffId ?? verifyDiffIdsFromEnv();
+  // An uncompressed sha256 layer's diffId is its (verified) blob digest: no second hash.
+  const diffIdIsDigest = () => inflate.compression === 'none' && descriptor.digest.startsWith('sha256:');
+  const sink = new TarSink(new TarParser((header) => collector.entry(header)), () =>
+    verify && !diffIdIsDigest() ? createStreamHash('sha256', descriptor.size) : undefined,
+  );
 
+  let diffId: string | undefined;
   try {
     await pipeline(stream, inflate, sink, options.signal ? { signal: options.signal } : {});
+    sink.decide();
+    if (sink.hash) diffId = `sha256:${await sink.hash.digest()}`;
+    else if (diffIdIsDigest()) diffId = descriptor.digest;
   } catch (error) {
+    sink.hash?.abandon();
     throw layerError(error, context);
   }
 
-  const diffId = `sha256:${sink.hash.digest('hex')}`;
-  if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
+  if (diffId !== undefined && options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
     throw new ImageError(
       'ERR_DIGEST_MISMATCH',
       `layer's uncompressed content hashes to ${diffId}, the config's diff_id says ${options.expectedDiffId}`,

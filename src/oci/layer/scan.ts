@@ -4,7 +4,7 @@ import { ImageError, IvocError } from '../../errors.js';
 import type { ImageSource } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { canonicalSpec, type DiskCache, openCache } from './cache.js';
-import type { CaptureSpec, LayerFacts } from './facts.js';
+import { type CaptureSpec, type LayerFacts, verifyDiffIdsFromEnv } from './facts.js';
 import { type PreparedSpec, prepareSpec, type ScanLayerOptions, scanLayer } from './scan-layer.js';
 
 /**
@@ -37,8 +37,10 @@ export interface ScanOptions {
   concurrency?: number | undefined;
   /** The facts cache: a DiskCache, `false` to disable, or options (default: from the environment). */
   cache?: DiskCache | false | { dir?: string; disabled?: boolean } | undefined;
-  /** The config's rootfs.diff_ids, in layer order: each layer's diffId must match. */
+  /** The config's rootfs.diff_ids, in layer order: each layer's diffId, when known, must match. */
   diffIds?: readonly string[] | undefined;
+  /** Hash compressed layers to check their diff_ids (default: IVOC_VERIFY_DIFF_IDS=1; see scan-layer.ts). */
+  verifyDiffIds?: boolean | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: ScanProgress) => void) | undefined;
   /** Per-layer caps (see scanLayer). */
@@ -82,6 +84,10 @@ export async function scanImageLayers(
   options.signal?.throwIfAborted();
   const cache = openCache(options.cache === undefined ? {} : options.cache);
   const prepared = prepareSpec(spec);
+  const verify = options.verifyDiffIds ?? verifyDiffIdsFromEnv();
+  // Facts without a diffId (read when diff_ids were not verified) do not serve a verifying scan.
+  const usable = (facts: LayerFacts, work: Work) =>
+    !verify || work.expectedDiffId === undefined || facts.diffId !== undefined;
 
   // Unique layers, first occurrence decides the expected diffId.
   const unique = new Map<string, Work>();
@@ -105,7 +111,7 @@ export async function scanImageLayers(
   );
   const misses: Work[] = [];
   for (const [work, facts] of cached) {
-    if (facts) {
+    if (facts && usable(facts, work)) {
       checkDiffId(facts, work, image);
       found.set(work.descriptor.digest, facts);
     } else {
@@ -148,6 +154,10 @@ export async function scanImageLayers(
         got = await abortable(facts, run.signal);
       } catch {
         if (run.signal.aborted) throw run.signal.reason;
+        retry.push(work);
+        return;
+      }
+      if (!usable(got, work)) {
         retry.push(work);
         return;
       }
@@ -230,7 +240,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 function checkDiffId(facts: LayerFacts, work: Work, image: string | undefined): void {
-  if (work.expectedDiffId !== undefined && work.expectedDiffId !== facts.diffId) {
+  if (
+    facts.diffId !== undefined &&
+    work.expectedDiffId !== undefined &&
+    work.expectedDiffId !== facts.diffId
+  ) {
     throw new ImageError(
       'ERR_DIGEST_MISMATCH',
       `layer's uncompressed content hashes to ${facts.diffId}, the config's diff_id says ${work.expectedDiffId}`,
@@ -378,6 +392,7 @@ class ScanRun {
       maxEntries: this.options.maxEntries,
       inflater: this.options.inflater,
       expectedDiffId: work.expectedDiffId,
+      verifyDiffId: this.options.verifyDiffIds,
       signal: this.controller.signal,
       onBytes: (bytes) => this.progress(descriptor, bytes),
     };

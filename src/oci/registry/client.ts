@@ -500,14 +500,14 @@ export class RegistryClient {
               offset += buffer.length;
               yield buffer;
             }
-            verifier.finish();
+            await verifier.finish();
             return;
           } catch (error) {
             if (error instanceof IvocError) throw error;
             if (signal?.aborted) throw signal.reason ?? error;
             if (offset === descriptor.size && isTransientNetworkError(error)) {
               // Every byte arrived before the connection broke: the digest decides.
-              verifier.finish();
+              await verifier.finish();
               return;
             }
             if (
@@ -525,6 +525,8 @@ export class RegistryClient {
           }
         }
       } finally {
+        // A no-op once finished; else the hash was left unfinished by an error or an early return.
+        verifier.abandon();
         body.destroy();
       }
     }
@@ -654,7 +656,7 @@ export class RegistryClient {
           verifier.update(part);
           parts.push(part);
         }
-        verifier.finish();
+        await verifier.finish();
         pending = Buffer.concat(parts);
       } else {
         for await (const part of iterator) {
@@ -662,9 +664,10 @@ export class RegistryClient {
           location = await this.patchChunk(location, repository, part, offset, site, signal);
           offset += part.length;
         }
-        verifier.finish();
+        await verifier.finish();
       }
     } catch (error) {
+      verifier.abandon();
       return abort(
         error instanceof IvocError
           ? error

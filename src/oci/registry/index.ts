@@ -107,7 +107,7 @@ abstract class RegistryReader {
     }
     const verifier = new DigestVerifier(descriptor, this.name);
     verifier.update(bytes);
-    verifier.finish();
+    await verifier.finish();
     return bytes;
   }
 
@@ -228,7 +228,7 @@ async function readVerified(content: Readable, descriptor: Descriptor, image: st
     content.destroy();
     throw error;
   }
-  verifier.finish();
+  await verifier.finish();
   return Buffer.concat(chunks);
 }
 
