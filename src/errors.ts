@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'ERR_NETWORK'
   | 'ERR_TIMEOUT'
   | 'ERR_ENGINE'
+  | 'ERR_HASH_WORKER'
   | 'ERR_ARCHIVE'
   | 'ERR_IO';
 

@@ -239,6 +239,73 @@ describe('ivoc publish', () => {
     }
   });
 
+  it('a refusal found in the files cancels the layer uploads staged meanwhile: no blob, manifest or tag at DEST', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      // The config passes (so layers are staged while the files are read); a private key in the files fails.
+      const big = await buildLayer([file('/opt/app/model.bin', { size: 16 << 20, kind: 'random' })]);
+      const secret = await buildLayer([
+        file(
+          '/home/astro/.ssh/id_rsa',
+          '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n',
+        ),
+      ]);
+      const image = compliantWebImage([base, app, big, secret], goodLabels);
+      const src = await layoutOf(image);
+      const repository = repo('refused-files');
+      const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('IVC-SEC-001');
+      expect(result.stderr).toContain('not published');
+      const opened = proxy.requests.filter((r) => r.method === 'POST' && r.status === 202);
+      // 404: the registry had already dropped the session (a PATCH cut by the abort ends it).
+      const deleted = proxy.requests.filter(
+        (r) => r.method === 'DELETE' && (r.status === 204 || r.status === 404),
+      );
+      expect(opened.length).toBeGreaterThan(0);
+      expect(deleted.length).toBe(opened.length);
+      expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+      const client = new RegistryClient(anonymous);
+      try {
+        for (const layer of image.manifest.layers) {
+          expect(await client.headBlob(repository, layer.digest)).toBeUndefined();
+        }
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('stages the layers of a passing image while validating, and commits them after the verdict', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const src = await layoutOf(webImage());
+      const repository = repo('staged');
+      const result = await publish([src, `${proxy.host}/${repository}:v1`, '--format', 'json']);
+      expect(result.code).toBe(0);
+      const out = JSON.parse(result.stdout) as PublishJson;
+      const layers = [base.digest, app.digest];
+      for (const digest of layers) {
+        expect(out.blobs.find((b) => b.digest === digest)?.outcome).toBe('uploaded');
+        // Each layer went up once: one closing PUT naming its digest, no second upload.
+        const closing = proxy.requests.filter(
+          (r) =>
+            r.method === 'PUT' &&
+            r.path.includes('/blobs/uploads/') &&
+            r.path.includes(encodeURIComponent(digest)),
+        );
+        expect(closing).toHaveLength(1);
+      }
+      expect(proxy.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+      expect(await digestAt(anonymous, repository, 'v1')).toBe(out.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('--dry-run validates and shows digests, tags and labels, writing nothing', async () => {
     const proxy = await startFaultProxy(anonymous);
     try {

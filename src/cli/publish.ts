@@ -1,9 +1,10 @@
 import { UsageError } from '../errors.js';
 import { formatPlatform, type Platform } from '../oci/descriptor.js';
+import { loadImage } from '../oci/image.js';
 import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
-import { formatRegistryReference, parseImageReference } from '../oci/reference.js';
-import type { RegistryOptions } from '../oci/registry/index.js';
+import { formatRegistryReference, type ImageReference, parseImageReference } from '../oci/reference.js';
+import { openRegistryTarget, type RegistryOptions } from '../oci/registry/index.js';
 import {
   destinationReference,
   dryRunPublish,
@@ -12,11 +13,13 @@ import {
   planPublish,
   publishedName,
 } from '../publish/publish.js';
+import { EarlyUploads } from '../publish/staging.js';
 import { exitCodeFor, formatReports } from '../report/format.js';
 import type { FailOn, Report } from '../report/types.js';
 import { lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
+import type { Rule } from '../rules/types.js';
 import { toolVersion } from '../version.js';
 import { specBaseUrl } from './lint.js';
 import { humanBytes, progressLine, writeOutput } from './output.js';
@@ -43,8 +46,10 @@ export interface PublishArgs {
 
 /**
  * `ivoc publish SRC DEST`: lint SRC with the profile; a failing verdict is
- * refused (exit 1) before DEST is contacted at all. Otherwise push with the
- * discovery labels and the report attached, and print the pushed digest.
+ * refused (exit 1) with nothing written at DEST (refused on the config alone:
+ * before DEST is contacted). Otherwise push with the discovery labels and the
+ * report attached, and print the pushed digest. A local SRC's layers are
+ * staged at DEST while its files are validated (publish/staging.ts).
  */
 export async function publishCommand(src: string, dest: string, args: PublishArgs): Promise<number> {
   const sourceRef = parseImageReference(src);
@@ -64,13 +69,14 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
   };
 
   const source = await openImageSource(sourceRef, sourceOptions);
+  let early: EarlyUploads | undefined;
   try {
     const progress = progressLine(quiet);
-    const validate = async (wanted: Platform): Promise<Report> => {
+    const validate = async (wanted: Platform, rules: readonly Rule[] = allRules): Promise<Report> => {
       try {
         return await lintImage(source, {
           profile,
-          rules: allRules,
+          rules,
           platform: wanted,
           failOn,
           input: src,
@@ -104,6 +110,22 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
       }
       return 1;
     };
+    // One platform only: with --all-platforms the others' verdicts come later, and a refusal
+    // there must not have reached DEST either.
+    if (!args.dryRun && !args.allPlatforms && stagesEarly(sourceRef)) {
+      // Layers go up while the filesystem is validated, but only for an image
+      // whose config already passes: one refused on it never reaches DEST.
+      const configReport = await validate(platform, configRules);
+      if (exitCodeFor([configReport], failOn) === 0) {
+        const loaded = await loadImage(source, { platform });
+        const target = openRegistryTarget(
+          { registry: destination.registry, repository: destination.repository },
+          registry,
+        );
+        early = new EarlyUploads(source, target, loaded.manifest.layers);
+        early.start();
+      }
+    }
     const report = await validate(platform);
     if (exitCodeFor([report], failOn) !== 0) return await refuse(report);
 
@@ -124,10 +146,13 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
       if (exitCodeFor([imageReport], failOn) !== 0) return await refuse(imageReport);
       platformReports.set(image.sourceDigest, imageReport);
     }
+    const uploaded = await early?.commit();
+    early = undefined;
     const execute = {
       registry,
       report,
       platformReports,
+      ...(uploaded ? { uploaded } : {}),
       ...(sourceRef.transport === 'docker'
         ? { mountFrom: { registry: sourceRef.registry, repository: sourceRef.repository } }
         : {}),
@@ -149,8 +174,29 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
     }
     return 0;
   } finally {
+    // Refused, or failed before the verdict: no session staged for DEST stays open.
+    await early?.cancel();
     await source.close();
   }
+}
+
+/** Rules that need no file of the image: they decide before any layer is read. */
+const configRules: readonly Rule[] = allRules.filter((rule) =>
+  rule.meta.evidence.every((kind) => kind !== 'fs' && kind !== 'run'),
+);
+
+/**
+ * Sources whose layers are local files, cheap to read a second time: their
+ * layers are staged at DEST while validation reads them (EarlyUploads). A
+ * registry or an engine source would be read twice over the network or
+ * exported twice, so it publishes after the verdict, as before.
+ */
+function stagesEarly(reference: ImageReference): boolean {
+  return (
+    reference.transport === 'oci' ||
+    reference.transport === 'oci-archive' ||
+    reference.transport === 'docker-archive'
+  );
 }
 
 /** Whether DEST names a tag itself (the parser fills in 'latest' otherwise). */

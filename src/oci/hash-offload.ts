@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import { IvocError } from '../errors.js';
 
 /**
  * SHA-256 of large streams on a worker thread.
@@ -41,8 +42,11 @@ const WRAP = 5;
 /** How long the writer waits for room before it gives up (the worker is gone or stuck). */
 const stallMs = 60_000;
 
-export class HashOffloadError extends Error {
-  readonly code = 'ERR_HASH_WORKER';
+/** The hash worker died or stopped making progress: what it was hashing cannot be verified. */
+export class HashOffloadError extends IvocError {
+  constructor(message: string) {
+    super('ERR_HASH_WORKER', message);
+  }
 }
 
 /**
@@ -117,7 +121,7 @@ class HashRing {
   private unnotified = 0;
   private nextId = 1;
   private readonly waiters = new Map<number, Waiter>();
-  failure: Error | undefined;
+  failure: HashOffloadError | undefined;
 
   constructor() {
     const { Worker } = process.getBuiltinModule('node:worker_threads');
@@ -141,13 +145,20 @@ class HashRing {
       if (this.waiters.size === 0) this.worker.unref();
       waiter?.resolve(message[1]);
     });
-    const fail = (error: Error) => {
-      this.failure ??= new HashOffloadError(`hash worker failed: ${error.message}`);
-      for (const waiter of this.waiters.values()) waiter.reject(this.failure);
-      this.waiters.clear();
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    this.worker.on('error', (error: Error) => this.fail(`hash worker failed: ${error.message}`));
+    this.worker.on('exit', (code) => this.fail(`hash worker exited with code ${code}`));
+  }
+
+  /** Gives up on this ring: every digest awaited is rejected, the worker stopped; the next hash gets a new ring. */
+  private fail(message: string): HashOffloadError {
+    if (this.failure === undefined) {
+      this.failure = new HashOffloadError(message);
+      this.worker.unref();
+      this.worker.terminate().catch(() => undefined);
+    }
+    for (const waiter of this.waiters.values()) waiter.reject(this.failure);
+    this.waiters.clear();
+    return this.failure;
   }
 
   open(): number {
@@ -164,17 +175,27 @@ class HashRing {
   }
 
   digest(id: number): Promise<string> {
-    if (this.failure) return Promise.reject(this.failure);
+    try {
+      this.record(FINAL, id, undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // The reply is a message: it cannot arrive before this returns.
     const result = new Promise<string>((resolve, reject) => {
       this.waiters.set(id, { resolve, reject });
     });
     this.worker.ref();
-    this.record(FINAL, id, undefined);
     return result;
   }
 
+  /** Never throws: a hash let go of on an error path must not replace that error. */
   drop(id: number): void {
-    if (!this.failure) this.record(DROP, id, undefined);
+    if (this.failure) return;
+    try {
+      this.record(DROP, id, undefined);
+    } catch {
+      // The ring failed: nothing of this hash is left to free.
+    }
   }
 
   /** Writes one record, waiting for room first. */
@@ -213,18 +234,14 @@ class HashRing {
     for (;;) {
       const read = Atomics.load(this.ctrl, READ);
       if (ringBytes - ((this.write - read) >>> 0) >= needed) return;
-      if (Atomics.load(this.ctrl, DEAD) !== 0) {
-        this.failure ??= new HashOffloadError('hash worker failed');
-        throw this.failure;
-      }
+      if (Atomics.load(this.ctrl, DEAD) !== 0) throw this.fail('hash worker failed');
       if (started === undefined) {
-        started = Date.now();
+        started = performance.now();
         // The worker may sleep on records it was not woken for.
         this.wake();
       }
-      if (Date.now() - started > stallMs) {
-        this.failure ??= new HashOffloadError(`hash worker made no progress for ${stallMs / 1000} s`);
-        throw this.failure;
+      if (performance.now() - started > stallMs) {
+        throw this.fail(`hash worker made no progress for ${stallMs / 1000} s`);
       }
       Atomics.wait(this.ctrl, READ, read, 100);
     }
@@ -243,32 +260,44 @@ export function hashOffloadEnabled(env: NodeJS.ProcessEnv = process.env): boolea
   return env.IVOC_HASH_WORKER !== '0';
 }
 
-/** An incremental SHA-256 computed on the hash worker; update() copies, digest() resolves with hex. */
+/**
+ * An incremental SHA-256 computed on the hash worker; update() copies,
+ * digest() resolves with hex. Nothing reaches the worker before the first
+ * update or digest, so a hash made for a stream that never flows costs nothing.
+ */
 export class OffloadedSha256 {
-  private readonly ring: HashRing;
-  private readonly id: number;
+  private ring: HashRing | undefined;
+  private id = 0;
   private done = false;
 
-  constructor() {
-    this.ring = sharedRing();
-    this.id = this.ring.open();
+  private opened(): HashRing {
+    if (this.ring === undefined) {
+      const ring = sharedRing();
+      this.id = ring.open();
+      this.ring = ring;
+    }
+    return this.ring;
   }
 
   update(chunk: Uint8Array): void {
     if (this.done) throw new Error('OffloadedSha256: update after digest');
-    if (chunk.length > 0) this.ring.update(this.id, chunk);
+    if (chunk.length > 0) this.opened().update(this.id, chunk);
   }
 
   digest(): Promise<string> {
     if (this.done) return Promise.reject(new Error('OffloadedSha256: digest called twice'));
     this.done = true;
-    return this.ring.digest(this.id);
+    try {
+      return this.opened().digest(this.id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  /** Forget a hash that will never be finished (the stream failed). */
+  /** Forget a hash that will never be finished (the stream failed). Never throws. */
   abandon(): void {
     if (this.done) return;
     this.done = true;
-    this.ring.drop(this.id);
+    this.ring?.drop(this.id);
   }
 }

@@ -225,6 +225,8 @@ export interface ExecuteOptions {
   onBlob?: (result: BlobResult) => void;
   /** The source, when it is a registry (cross-repository mounts). */
   mountFrom?: { registry: string; repository: string };
+  /** Layers already uploaded while validating (EarlyUploads.commit()). */
+  uploaded?: ReadonlySet<string>;
 }
 
 /** Pushes a plan: per platform layers, config, (verify), manifest; then the index, reports, tags. */
@@ -311,6 +313,7 @@ async function pushImages(
         parallel: options.parallel ?? 3,
         ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+        ...(options.uploaded ? { uploaded: options.uploaded } : {}),
       }).then(async (results) => {
         await verify(results.filter((r) => r.outcome !== 'present').map((r) => r.descriptor));
         return results;

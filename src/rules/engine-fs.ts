@@ -38,7 +38,15 @@ export async function fsRuleResults(
   const cache = openCache(options.scan?.cache ?? {});
   // What the rules concluded from this filesystem before, if anything (results-cache.ts):
   // a hit reads no layer facts and builds no merged view.
-  const memo = FsResultsCache.for(cache, loaded, spec, rules, profile, options.platform);
+  const memo = FsResultsCache.for(
+    cache,
+    loaded,
+    spec,
+    rules,
+    profile,
+    options.platform,
+    options.scan?.verifyDiffIds,
+  );
   const remembered = await memo?.results(evidence, profile);
   if (remembered) return remembered;
   const facts = await scanImageLayers(source, loaded.manifest.layers, spec, {

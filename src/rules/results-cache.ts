@@ -83,9 +83,10 @@ export class FsResultsCache {
     rules: readonly ActiveRule[],
     profile: ResolvedProfile,
     wantedPlatform: Platform,
+    diffIdsVerified?: boolean,
   ): FsResultsCache | undefined {
     if (!cache.enabled) return undefined;
-    const chain = chainKey(loaded.manifest.layers, loaded.config.rootfs.diff_ids);
+    const chain = chainKey(loaded.manifest.layers, loaded.config.rootfs.diff_ids, diffIdsVerified);
     if (chain === undefined) return undefined;
     const key = JSON.stringify({
       resultsFormat,

@@ -122,11 +122,12 @@ interface ImageRecord {
 export function chainKey(
   layers: readonly Pick<Descriptor, 'digest'>[],
   diffIds: readonly string[],
+  diffIdsVerified = verifyDiffIdsFromEnv(),
 ): string | undefined {
   if (layers.length !== diffIds.length) return undefined;
   const pairs = layers.map((layer, i) => [layer.digest, diffIds[i]]);
   // What a scan that checked the diff_ids concluded is kept apart: it vouches for more.
-  const checked = verifyDiffIdsFromEnv() ? { diffIdsVerified: true } : {};
+  const checked = diffIdsVerified ? { diffIdsVerified: true } : {};
   return digestOf(JSON.stringify({ factsVersion, layers: pairs, ...checked })).slice('sha256:'.length);
 }
 

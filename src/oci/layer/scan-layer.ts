@@ -117,10 +117,10 @@ class TarSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (!this.decided) this.decide();
-    this.hash?.update(chunk);
-    this.bytes += chunk.length;
     try {
+      if (!this.decided) this.decide();
+      this.hash?.update(chunk);
+      this.bytes += chunk.length;
       this.parser.write(chunk);
     } catch (error) {
       callback(error as Error);

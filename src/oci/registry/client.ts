@@ -35,6 +35,14 @@ import {
 } from './http.js';
 import { backoffDelay, isTransientNetworkError, type RetryPolicy, retryPolicy } from './retry.js';
 
+/** An upload whose content the registry holds in an open session (see stageBlob). */
+export interface StagedUpload {
+  /** Closes the session: the blob exists at the registry from now on. */
+  commit(): Promise<void>;
+  /** Deletes the session (best effort): nothing of it remains visible. */
+  cancel(): Promise<void>;
+}
+
 export interface RegistryClientOptions {
   /** `--creds USER:PASS`: used for this registry instead of any config file. */
   creds?: string;
@@ -614,12 +622,31 @@ export class RegistryClient {
     content: Readable,
     options: RequestOptions = {},
   ): Promise<void> {
+    const staged = await this.stageBlob(repository, descriptor, content, options);
+    await staged.commit();
+  }
+
+  /**
+   * The first part of pushBlob: the upload session is opened and the content
+   * sent (a large blob in PATCH chunks; a small one is kept for the closing
+   * PUT), verified against the descriptor, but the session is not closed. The
+   * registry shows no blob until commit() sends the closing PUT; cancel()
+   * deletes the session instead. Publish stages layers while it validates.
+   */
+  async stageBlob(
+    repository: string,
+    descriptor: Descriptor,
+    content: Readable,
+    options: RequestOptions = {},
+  ): Promise<StagedUpload> {
     const { digest, size } = descriptor;
     const site = this.uploadSite('POST', repository, digest, options);
     const context = siteContext(site);
     const verifier = new DigestVerifier(descriptor, context.image);
     const scopes = [repositoryScope(repository, ['pull', 'push'])];
     const signal = options.signal;
+    signal?.throwIfAborted();
+    // Not aborted by the signal: a session the registry opened must be known, to be deleted.
     const started = await this.http.request({
       method: 'POST',
       target: `/v2/${repository}/blobs/uploads/`,
@@ -627,17 +654,21 @@ export class RegistryClient {
       // Starting an upload only opens a session: safe to repeat.
       idempotent: true,
       site,
-      ...(signal ? { signal } : {}),
     });
     if (started.status !== 202) {
       if (started.status === 201) {
+        // The registry took the blob as it stands (it had it): nothing to close or cancel.
         await started.body.dump().catch(() => undefined);
-        return;
+        return { commit: async () => {}, cancel: async () => {} };
       }
       throw await this.http.fail(started, site);
     }
     await started.body.dump().catch(() => undefined);
     let location = this.location(started, site);
+    if (signal?.aborted) {
+      await this.cancelUpload(location, repository, site);
+      throw signal.reason;
+    }
     const minimum = Number(header(started.headers, 'oci-chunk-min-length') ?? 0);
     const chunkSize = Math.max(this.uploadChunk, Number.isSafeInteger(minimum) ? minimum : 0);
 
@@ -678,6 +709,30 @@ export class RegistryClient {
       );
     }
 
+    let closed = false;
+    return {
+      commit: async () => {
+        if (closed) throw new Error('stageBlob: upload already committed or cancelled');
+        closed = true;
+        await this.closeUpload(location, repository, descriptor, pending, options);
+      },
+      cancel: async () => {
+        if (closed) return;
+        closed = true;
+        await this.cancelUpload(location, repository, site);
+      },
+    };
+  }
+
+  /** The closing PUT of an upload session: the registry checks the digest and stores the blob. */
+  private async closeUpload(
+    location: URL,
+    repository: string,
+    descriptor: Descriptor,
+    body: Buffer | undefined,
+    options: RequestOptions,
+  ): Promise<void> {
+    const { digest } = descriptor;
     const put = new URL(location);
     put.searchParams.append('digest', digest);
     const finalSite = this.uploadSite('PUT', repository, digest, options);
@@ -685,12 +740,12 @@ export class RegistryClient {
       method: 'PUT',
       target: put,
       headers: { 'content-type': 'application/octet-stream' },
-      body: pending ?? Buffer.alloc(0),
-      scopes,
+      body: body ?? Buffer.alloc(0),
+      scopes: [repositoryScope(repository, ['pull', 'push'])],
       // Completing an upload consumes the session: not repeatable.
       idempotent: false,
       site: finalSite,
-      ...(signal ? { signal } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     if (response.status !== 201 && response.status !== 204) throw await this.http.fail(response, finalSite);
     await response.body.dump().catch(() => undefined);

@@ -10,7 +10,13 @@ import type { Descriptor } from '../descriptor.js';
 import { DigestVerifier } from '../digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType } from '../media-types.js';
 import { formatImageReference, type ImageReference, type RegistryReference } from '../reference.js';
-import { type ManifestResponse, RegistryClient, type RegistryClientOptions, schema1Error } from './client.js';
+import {
+  type ManifestResponse,
+  RegistryClient,
+  type RegistryClientOptions,
+  type StagedUpload,
+  schema1Error,
+} from './client.js';
 
 export type { Challenge, Credentials, CredentialsProvider } from './auth.js';
 export { parseWwwAuthenticate } from './auth.js';
@@ -21,6 +27,7 @@ export type {
   ReferrersOptions,
   RegistryClientOptions,
   RequestOptions,
+  StagedUpload,
 } from './client.js';
 export { RegistryClient } from './client.js';
 export type { CredentialOptions } from './credentials.js';
@@ -187,6 +194,17 @@ export class RegistryTarget extends RegistryReader implements ImageTarget {
       return;
     }
     await this.client.pushBlob(this.ref.repository, descriptor, content, request);
+  }
+
+  /**
+   * Sends a blob into an upload session without closing it: nothing is
+   * visible at the registry until the returned upload is committed.
+   */
+  async stage(descriptor: Descriptor, content: Readable, options?: FetchOptions): Promise<StagedUpload> {
+    return this.client.stageBlob(this.ref.repository, descriptor, content, {
+      image: this.name,
+      ...(options?.signal ? { signal: options.signal } : {}),
+    });
   }
 
   /** Cross-repository mount from another repository of the same registry. */

@@ -1,0 +1,93 @@
+import type { FetchOptions, ImageSource } from '../oci/content.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { RegistryTarget, StagedUpload } from '../oci/registry/index.js';
+import { headParallel, mapBounded } from './transfer.js';
+
+/**
+ * Layer uploads that run while publish validates: the layers DEST lacks are
+ * sent into upload sessions that stay open (RegistryTarget.stage) until the
+ * verdict. On a pass commit() closes them, so the transfer that follows
+ * finds them uploaded; on a refusal or a failure cancel() deletes every
+ * session: the registry never shows a blob of a refused image, let alone a
+ * manifest or a tag.
+ *
+ * Best effort by design: a layer whose staging fails, or whose closing PUT
+ * fails, is simply not reported as uploaded, and the ordinary transfer after
+ * the verdict uploads it (with its restarts). Staging only ever saves time.
+ */
+
+export interface EarlyUploadOptions {
+  /** Sessions filled at once (default 3, as the transfer's uploads). */
+  parallel?: number;
+}
+
+export class EarlyUploads {
+  private readonly controller = new AbortController();
+  private readonly staged = new Map<string, StagedUpload>();
+  private running: Promise<void> | undefined;
+  private readonly parallel: number;
+
+  constructor(
+    private readonly source: ImageSource,
+    private readonly target: RegistryTarget,
+    private readonly layers: readonly Descriptor[],
+    options: EarlyUploadOptions = {},
+  ) {
+    this.parallel = Math.max(1, options.parallel ?? 3);
+  }
+
+  /** Starts HEADing and staging in the background; never rejects. */
+  start(): void {
+    this.running ??= this.stageAll().catch(() => undefined);
+  }
+
+  private async stageAll(): Promise<void> {
+    const signal = this.controller.signal;
+    const options: FetchOptions = { signal };
+    const unique = [...new Map(this.layers.map((layer) => [layer.digest, layer])).values()];
+    // Unknown (the HEAD failed) counts as present here: the transfer will look again.
+    const present = await mapBounded(unique, headParallel, (layer) =>
+      this.target.exists(layer, options).catch(() => true),
+    );
+    const missing = unique.filter((_, i) => !present[i]);
+    await mapBounded(missing, this.parallel, async (layer) => {
+      if (signal.aborted) return;
+      try {
+        const stream = await this.source.fetch(layer, options);
+        try {
+          const staged = await this.target.stage(layer, stream, options);
+          if (signal.aborted) await staged.cancel();
+          else this.staged.set(layer.digest, staged);
+        } finally {
+          if (!stream.destroyed) stream.destroy();
+        }
+      } catch {
+        // Left to the transfer after the verdict (stage() cancelled its own session).
+      }
+    });
+  }
+
+  /** After a pass: waits for the staging, closes every session; returns the digests now at DEST. */
+  async commit(): Promise<Set<string>> {
+    await this.running;
+    const committed = new Set<string>();
+    await mapBounded([...this.staged], this.parallel, async ([digest, staged]) => {
+      try {
+        await staged.commit();
+        committed.add(digest);
+      } catch {
+        // Left to the transfer (its HEAD will say whether the PUT took effect after all).
+      }
+    });
+    this.staged.clear();
+    return committed;
+  }
+
+  /** After a refusal or an error: stops the staging and deletes every open session. */
+  async cancel(): Promise<void> {
+    this.controller.abort();
+    await this.running;
+    await Promise.all([...this.staged.values()].map((staged) => staged.cancel().catch(() => undefined)));
+    this.staged.clear();
+  }
+}
