@@ -5,7 +5,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -274,6 +274,37 @@ describe('ivoc publish', () => {
       } finally {
         await client.close();
       }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a layer that changed on disk after its validation was cached fails the upload: exit 3, nothing committed', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const layer = await buildLayer([file('/opt/app/blob.bin', { size: 2 << 20, kind: 'random' })]);
+      const image = compliantWebImage([base, app, layer], goodLabels);
+      const src = await layoutOf(image);
+      const cache = { IVOC_CACHE_DIR: join(scratch, 'cache-corrupt') };
+      expect((await runIvoc(['lint', src, '-q'], cache)).code).toBe(0);
+      // Same size, one byte changed: the cached verdict still passes, the bytes no longer match.
+      const path = join(src.slice('oci:'.length, -':v1'.length), 'blobs', 'sha256', layer.digest.slice(7));
+      const bytes = await readFile(path);
+      bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
+      await writeFile(path, bytes);
+      const repository = repo('corrupt-after-lint');
+      const result = await publish([src, `${proxy.host}/${repository}:v1`], cache);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/digest mismatch/);
+      expect(result.stderr).toContain(layer.digest);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+      const client = new RegistryClient(anonymous);
+      try {
+        expect(await client.headBlob(repository, layer.digest)).toBeUndefined();
+      } finally {
+        await client.close();
+      }
+      expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
     } finally {
       await proxy.close();
     }

@@ -45,10 +45,19 @@ export interface ImageSource extends Fetcher, Resolver {
   close(): Promise<void>;
 }
 
+export interface PushOptions extends FetchOptions {
+  /**
+   * The content is a stream from Fetcher.fetch (verified as it flows, a
+   * mismatch an error before its end): the pusher counts its bytes but does
+   * not hash it again. (A registry checks the digest itself on the closing PUT.)
+   */
+  verified?: boolean;
+}
+
 /** Writes content by descriptor (publish). */
 export interface Pusher {
   exists(descriptor: Descriptor, options?: FetchOptions): Promise<boolean>;
-  push(descriptor: Descriptor, content: Readable, options?: FetchOptions): Promise<void>;
+  push(descriptor: Descriptor, content: Readable, options?: PushOptions): Promise<void>;
 }
 
 export interface Tagger {

@@ -171,6 +171,45 @@ export class DigestVerifier {
 }
 
 /**
+ * The size half of DigestVerifier, for content whose digest is verified
+ * elsewhere as it flows (a stream from an ImageSource): same interface, no hash.
+ */
+export class SizeVerifier {
+  bytes = 0;
+  private readonly context: { image?: string; blob: string };
+
+  constructor(
+    private readonly expected: VerifyTarget,
+    image?: string,
+  ) {
+    this.context = image === undefined ? { blob: expected.digest } : { image, blob: expected.digest };
+  }
+
+  update(chunk: Uint8Array): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected.size) {
+      throw new ImageError(
+        'ERR_SIZE_MISMATCH',
+        `blob is larger than its descriptor says (${this.expected.size} bytes)`,
+        this.context,
+      );
+    }
+  }
+
+  abandon(): void {}
+
+  async finish(): Promise<void> {
+    if (this.bytes !== this.expected.size) {
+      throw new ImageError(
+        'ERR_SIZE_MISMATCH',
+        `blob is ${this.bytes} bytes, its descriptor says ${this.expected.size}`,
+        this.context,
+      );
+    }
+  }
+}
+
+/**
  * A pass-through stream that verifies digest and size while data flows.
  * Consumers must treat what they derived as provisional until 'end': a
  * mismatch surfaces as an 'error' event instead of end, never as data.

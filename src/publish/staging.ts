@@ -55,7 +55,7 @@ export class EarlyUploads {
       try {
         const stream = await this.source.fetch(layer, options);
         try {
-          const staged = await this.target.stage(layer, stream, options);
+          const staged = await this.target.stage(layer, stream, { ...options, verified: true });
           if (signal.aborted) await staged.cancel();
           else this.staged.set(layer.digest, staged);
         } finally {

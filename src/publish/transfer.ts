@@ -134,7 +134,7 @@ async function copyOne(
   for (let attempt = 0; ; attempt++) {
     const stream = await source.fetch(descriptor, options);
     try {
-      await target.push(descriptor, stream, options);
+      await target.push(descriptor, stream, { ...options, verified: true });
       return 'uploaded';
     } catch (error) {
       if (attempt >= uploadAttempts - 1 || !restartable(error) || options.signal?.aborted) throw error;

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../../errors.js';
 import { maxManifestBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
-import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest } from '../digest.js';
+import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest, SizeVerifier } from '../digest.js';
 import {
   isIndexMediaType,
   isManifestMediaType,
@@ -71,6 +71,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** How errors name the image (default `docker://REGISTRY/REPO[:TAG|@DIGEST]`). */
   image?: string;
+}
+
+export interface UploadOptions extends RequestOptions {
+  /** The content is already verified as it flows (PushOptions.verified): its size is checked, not its hash. */
+  verified?: boolean;
 }
 
 export interface ManifestResponse {
@@ -620,7 +625,7 @@ export class RegistryClient {
     repository: string,
     descriptor: Descriptor,
     content: Readable,
-    options: RequestOptions = {},
+    options: UploadOptions = {},
   ): Promise<void> {
     const staged = await this.stageBlob(repository, descriptor, content, options);
     await staged.commit();
@@ -637,12 +642,14 @@ export class RegistryClient {
     repository: string,
     descriptor: Descriptor,
     content: Readable,
-    options: RequestOptions = {},
+    options: UploadOptions = {},
   ): Promise<StagedUpload> {
     const { digest, size } = descriptor;
     const site = this.uploadSite('POST', repository, digest, options);
     const context = siteContext(site);
-    const verifier = new DigestVerifier(descriptor, context.image);
+    const verifier = options.verified
+      ? new SizeVerifier(descriptor, context.image)
+      : new DigestVerifier(descriptor, context.image);
     const scopes = [repositoryScope(repository, ['pull', 'push'])];
     const signal = options.signal;
     signal?.throwIfAborted();

@@ -5,7 +5,13 @@
 
 import { Readable } from 'node:stream';
 import { ImageError } from '../../errors.js';
-import { type FetchOptions, type ImageSource, type ImageTarget, maxManifestBytes } from '../content.js';
+import {
+  type FetchOptions,
+  type ImageSource,
+  type ImageTarget,
+  maxManifestBytes,
+  type PushOptions,
+} from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { DigestVerifier } from '../digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType } from '../media-types.js';
@@ -177,8 +183,12 @@ export class RegistryTarget extends RegistryReader implements ImageTarget {
    * Pushes a blob, or a manifest (by its digest; tag it with tag()). Manifests
    * are read whole (at most 4 MiB) and verified before they are sent.
    */
-  async push(descriptor: Descriptor, content: Readable, options?: FetchOptions): Promise<void> {
-    const request = { image: this.name, ...(options?.signal ? { signal: options.signal } : {}) };
+  async push(descriptor: Descriptor, content: Readable, options?: PushOptions): Promise<void> {
+    const request = {
+      image: this.name,
+      ...(options?.signal ? { signal: options.signal } : {}),
+      ...(options?.verified ? { verified: true } : {}),
+    };
     if (isManifestLike(descriptor.mediaType)) {
       if (isSchema1MediaType(descriptor.mediaType))
         throw schema1Error({ image: this.name, blob: descriptor.digest });
@@ -200,10 +210,11 @@ export class RegistryTarget extends RegistryReader implements ImageTarget {
    * Sends a blob into an upload session without closing it: nothing is
    * visible at the registry until the returned upload is committed.
    */
-  async stage(descriptor: Descriptor, content: Readable, options?: FetchOptions): Promise<StagedUpload> {
+  async stage(descriptor: Descriptor, content: Readable, options?: PushOptions): Promise<StagedUpload> {
     return this.client.stageBlob(this.ref.repository, descriptor, content, {
       image: this.name,
       ...(options?.signal ? { signal: options.signal } : {}),
+      ...(options?.verified ? { verified: true } : {}),
     });
   }
 
