@@ -146,13 +146,15 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
       if (exitCodeFor([imageReport], failOn) !== 0) return await refuse(imageReport);
       platformReports.set(image.sourceDigest, imageReport);
     }
-    const uploaded = await early?.commit();
+    const known = await early?.commit();
+    const target = early?.target;
     early = undefined;
     const execute = {
       registry,
       report,
       platformReports,
-      ...(uploaded ? { uploaded } : {}),
+      ...(known ? { known } : {}),
+      ...(target ? { target } : {}),
       ...(sourceRef.transport === 'docker'
         ? { mountFrom: { registry: sourceRef.registry, repository: sourceRef.repository } }
         : {}),
@@ -175,7 +177,10 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
     return 0;
   } finally {
     // Refused, or failed before the verdict: no session staged for DEST stays open.
-    await early?.cancel();
+    if (early) {
+      await early.cancel();
+      await early.target.close();
+    }
     await source.close();
   }
 }

@@ -20,6 +20,7 @@ import {
   pushReportBlobs,
 } from './report-artifact.js';
 import {
+  type BlobOutcome,
   type BlobResult,
   headParallel,
   mapBounded,
@@ -225,8 +226,10 @@ export interface ExecuteOptions {
   onBlob?: (result: BlobResult) => void;
   /** The source, when it is a registry (cross-repository mounts). */
   mountFrom?: { registry: string; repository: string };
-  /** Layers already uploaded while validating (EarlyUploads.commit()). */
-  uploaded?: ReadonlySet<string>;
+  /** What the early uploads learned and did while validating (EarlyUploads.commit()). */
+  known?: ReadonlyMap<string, BlobOutcome>;
+  /** The destination, when already open (it is closed at the end either way). */
+  target?: RegistryTarget;
 }
 
 /** Pushes a plan: per platform layers, config, (verify), manifest; then the index, reports, tags. */
@@ -235,10 +238,12 @@ export async function executePublish(
   plan: PublishPlan,
   options: ExecuteOptions,
 ): Promise<PublishResult> {
-  const target = openRegistryTarget(
-    { registry: plan.destination.registry, repository: plan.destination.repository },
-    options.registry,
-  );
+  const target =
+    options.target ??
+    openRegistryTarget(
+      { registry: plan.destination.registry, repository: plan.destination.repository },
+      options.registry,
+    );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
   try {
     // The reports' artifacts are known before anything is pushed (their subjects are the
@@ -313,7 +318,7 @@ async function pushImages(
         parallel: options.parallel ?? 3,
         ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
-        ...(options.uploaded ? { uploaded: options.uploaded } : {}),
+        ...(options.known ? { known: options.known } : {}),
       }).then(async (results) => {
         await verify(results.filter((r) => r.outcome !== 'present').map((r) => r.descriptor));
         return results;

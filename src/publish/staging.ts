@@ -1,7 +1,7 @@
 import type { FetchOptions, ImageSource } from '../oci/content.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { RegistryTarget, StagedUpload } from '../oci/registry/index.js';
-import { headParallel, mapBounded } from './transfer.js';
+import { type BlobOutcome, headParallel, mapBounded } from './transfer.js';
 
 /**
  * Layer uploads that run while publish validates: the layers DEST lacks are
@@ -24,12 +24,15 @@ export interface EarlyUploadOptions {
 export class EarlyUploads {
   private readonly controller = new AbortController();
   private readonly staged = new Map<string, StagedUpload>();
+  /** Layers DEST answered HEAD 200 for. */
+  private readonly present = new Set<string>();
   private running: Promise<void> | undefined;
   private readonly parallel: number;
 
   constructor(
     private readonly source: ImageSource,
-    private readonly target: RegistryTarget,
+    /** DEST; the caller closes it (executePublish does, when handed it). */
+    readonly target: RegistryTarget,
     private readonly layers: readonly Descriptor[],
     options: EarlyUploadOptions = {},
   ) {
@@ -45,11 +48,14 @@ export class EarlyUploads {
     const signal = this.controller.signal;
     const options: FetchOptions = { signal };
     const unique = [...new Map(this.layers.map((layer) => [layer.digest, layer])).values()];
-    // Unknown (the HEAD failed) counts as present here: the transfer will look again.
+    // Unknown (the HEAD failed): neither staged nor reported present; the transfer will look again.
     const present = await mapBounded(unique, headParallel, (layer) =>
-      this.target.exists(layer, options).catch(() => true),
+      this.target.exists(layer, options).catch(() => undefined),
     );
-    const missing = unique.filter((_, i) => !present[i]);
+    const missing = unique.filter((layer, i) => {
+      if (present[i] === true) this.present.add(layer.digest);
+      return present[i] === false;
+    });
     await mapBounded(missing, this.parallel, async (layer) => {
       if (signal.aborted) return;
       try {
@@ -67,20 +73,23 @@ export class EarlyUploads {
     });
   }
 
-  /** After a pass: waits for the staging, closes every session; returns the digests now at DEST. */
-  async commit(): Promise<Set<string>> {
+  /**
+   * After a pass: waits for the staging, closes every session; returns what
+   * is now known of each layer at DEST ('present' before, 'uploaded' now).
+   */
+  async commit(): Promise<Map<string, BlobOutcome>> {
     await this.running;
-    const committed = new Set<string>();
+    const known = new Map<string, BlobOutcome>([...this.present].map((digest) => [digest, 'present']));
     await mapBounded([...this.staged], this.parallel, async ([digest, staged]) => {
       try {
         await staged.commit();
-        committed.add(digest);
+        known.set(digest, 'uploaded');
       } catch {
         // Left to the transfer (its HEAD will say whether the PUT took effect after all).
       }
     });
     this.staged.clear();
-    return committed;
+    return known;
   }
 
   /** After a refusal or an error: stops the staging and deletes every open session. */

@@ -33,8 +33,8 @@ export interface TransferOptions extends FetchOptions {
   /** The source's registry and repository, when it is a registry: mounts are tried from there. */
   mountFrom?: { registry: string; repository: string };
   onBlob?: (result: BlobResult) => void;
-  /** Blobs already uploaded by this publish (EarlyUploads): reported as uploaded, not asked for again. */
-  uploaded?: ReadonlySet<string>;
+  /** Blobs this publish already found present or uploaded (EarlyUploads): not asked for again. */
+  known?: ReadonlyMap<string, BlobOutcome>;
 }
 
 /** Copies blobs not yet at the target; returns what happened to each, in the order given. */
@@ -58,13 +58,13 @@ export async function transferBlobs(
       ? options.mountFrom.repository
       : undefined;
 
-  const uploaded = options.uploaded ?? new Set<string>();
+  const known = options.known ?? new Map<string, BlobOutcome>();
   const present = await mapBounded(unique, options.headParallel ?? headParallel, (descriptor) =>
-    uploaded.has(descriptor.digest) ? Promise.resolve(true) : target.exists(descriptor, fetchOptions),
+    known.has(descriptor.digest) ? Promise.resolve(true) : target.exists(descriptor, fetchOptions),
   );
   unique.forEach((descriptor, i) => {
     if (!present[i]) return;
-    const outcome: BlobOutcome = uploaded.has(descriptor.digest) ? 'uploaded' : 'present';
+    const outcome = known.get(descriptor.digest) ?? 'present';
     const result: BlobResult = { descriptor, outcome };
     results.set(descriptor.digest, result);
     options.onBlob?.(result);
