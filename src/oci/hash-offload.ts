@@ -19,7 +19,7 @@ import { IvocError } from '../errors.js';
  * process alive except while a digest is awaited.
  */
 
-const ringBytes = 4 * 1024 * 1024;
+const ringBytes = 2 * 1024 * 1024;
 /** Largest data part of one record: a bigger chunk is written as several. */
 const maxRecordData = 1024 * 1024;
 const headerBytes = 16;
@@ -134,7 +134,7 @@ class HashRing {
       eval: true,
       workerData: { ctrl, data },
       // Hashing needs little heap: the data stays in the ring.
-      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
       stdout: false,
       stderr: false,
     });
