@@ -4,9 +4,10 @@
  * fault proxy in front of the registry to count and break requests.
  */
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -243,7 +244,7 @@ describe('ivoc publish', () => {
     const proxy = await startFaultProxy(anonymous);
     try {
       // The config passes (so layers are staged while the files are read); a private key in the files fails.
-      const big = await buildLayer([file('/opt/app/model.bin', { size: 16 << 20, kind: 'random' })]);
+      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
       const secret = await buildLayer([
         file(
           '/home/astro/.ssh/id_rsa',
@@ -310,16 +311,17 @@ describe('ivoc publish', () => {
     }
   });
 
-  it('stages the layers of a passing image while validating, and commits them after the verdict', async () => {
+  it('stages a large layer of a passing image while validating, and commits it after the verdict', async () => {
     const proxy = await startFaultProxy(anonymous);
     try {
-      const src = await layoutOf(webImage());
+      // Over 16 MiB: staged (PATCH chunks); the small layers go up after the verdict in one PUT each.
+      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+      const src = await layoutOf(compliantWebImage([base, app, big], goodLabels));
       const repository = repo('staged');
       const result = await publish([src, `${proxy.host}/${repository}:v1`, '--format', 'json']);
       expect(result.code).toBe(0);
       const out = JSON.parse(result.stdout) as PublishJson;
-      const layers = [base.digest, app.digest];
-      for (const digest of layers) {
+      for (const digest of [base.digest, app.digest, big.digest]) {
         expect(out.blobs.find((b) => b.digest === digest)?.outcome).toBe('uploaded');
         // Each layer went up once: one closing PUT naming its digest, no second upload.
         const closing = proxy.requests.filter(
@@ -330,8 +332,56 @@ describe('ivoc publish', () => {
         );
         expect(closing).toHaveLength(1);
       }
+      const patched = proxy.requests.filter((r) => r.method === 'PATCH');
+      expect(patched.reduce((sum, r) => sum + r.bytesReceived, 0)).toBe(big.size);
       expect(proxy.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
       expect(await digestAt(anonymous, repository, 'v1')).toBe(out.digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('SIGINT while a layer is staged deletes its upload session and exits 130', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      // PATCH answers are held back: the staging is still under way when the signal comes.
+      proxy.addFault({
+        method: 'PATCH',
+        path: /\/blobs\/uploads\//,
+        fault: { kind: 'slow', headerDelayMs: 30_000 },
+      });
+      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+      const src = await layoutOf(compliantWebImage([base, app, big], goodLabels));
+      const repository = repo('staged-sigint');
+      const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+      const child = spawn(process.execPath, [bin, 'publish', src, `${proxy.host}/${repository}:v1`], {
+        env: { ...process.env, IVOC_CACHE_DIR: join(scratch, 'cache'), NO_COLOR: '1' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      const patching = () => proxy.requests.some((r) => r.method === 'PATCH');
+      for (let i = 0; i < 300 && !patching(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(patching()).toBe(true);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toContain('the uploads staged at the destination');
+      const opened = proxy.requests.filter((r) => r.method === 'POST' && r.status === 202);
+      const deleted = proxy.requests.filter(
+        (r) => r.method === 'DELETE' && (r.status === 204 || r.status === 404),
+      );
+      expect(opened.length).toBeGreaterThan(0);
+      expect(deleted.length).toBe(opened.length);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+      const client = new RegistryClient(anonymous);
+      try {
+        expect(await client.headBlob(repository, big.digest)).toBeUndefined();
+      } finally {
+        await client.close();
+      }
     } finally {
       await proxy.close();
     }

@@ -20,6 +20,7 @@ import { lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
 import type { Rule } from '../rules/types.js';
+import { type Registration, registerCleanup } from '../run/cleanup.js';
 import { toolVersion } from '../version.js';
 import { specBaseUrl } from './lint.js';
 import { humanBytes, progressLine, writeOutput } from './output.js';
@@ -70,6 +71,7 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
 
   const source = await openImageSource(sourceRef, sourceOptions);
   let early: EarlyUploads | undefined;
+  let cancelOnSignal: Registration | undefined;
   try {
     const progress = progressLine(quiet);
     const validate = async (wanted: Platform, rules: readonly Rule[] = allRules): Promise<Report> => {
@@ -123,6 +125,9 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
           registry,
         );
         early = new EarlyUploads(source, target, loaded.manifest.layers);
+        const staging = early;
+        // Ctrl-C or a kill before the verdict deletes the sessions too.
+        cancelOnSignal = registerCleanup(() => staging.cancel(), 'the uploads staged at the destination');
         early.start();
       }
     }
@@ -149,6 +154,7 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
     const known = await early?.commit();
     const target = early?.target;
     early = undefined;
+    await cancelOnSignal?.run(); // nothing left to cancel: commit() emptied it
     const execute = {
       registry,
       report,
@@ -177,10 +183,8 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
     return 0;
   } finally {
     // Refused, or failed before the verdict: no session staged for DEST stays open.
-    if (early) {
-      await early.cancel();
-      await early.target.close();
-    }
+    await cancelOnSignal?.run().catch(() => undefined);
+    await early?.target.close().catch(() => undefined);
     await source.close();
   }
 }

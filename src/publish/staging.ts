@@ -16,6 +16,9 @@ import { type BlobOutcome, headParallel, mapBounded } from './transfer.js';
  * the verdict uploads it (with its restarts). Staging only ever saves time.
  */
 
+/** Layers up to this size are not staged (the registry client uploads them in one PUT). */
+export const stagedMinBytes = 16 * 1024 * 1024;
+
 export interface EarlyUploadOptions {
   /** Sessions filled at once (default 3, as the transfer's uploads). */
   parallel?: number;
@@ -24,8 +27,6 @@ export interface EarlyUploadOptions {
 export class EarlyUploads {
   private readonly controller = new AbortController();
   private readonly staged = new Map<string, StagedUpload>();
-  /** Layers DEST answered HEAD 200 for. */
-  private readonly present = new Set<string>();
   private running: Promise<void> | undefined;
   private readonly parallel: number;
 
@@ -47,15 +48,15 @@ export class EarlyUploads {
   private async stageAll(): Promise<void> {
     const signal = this.controller.signal;
     const options: FetchOptions = { signal };
-    const unique = [...new Map(this.layers.map((layer) => [layer.digest, layer])).values()];
-    // Unknown (the HEAD failed): neither staged nor reported present; the transfer will look again.
+    const unique = [...new Map(this.layers.map((layer) => [layer.digest, layer])).values()].filter(
+      (layer) => layer.size > stagedMinBytes,
+    );
+    // Unknown (the HEAD failed) is not staged; the transfer will look again.
     const present = await mapBounded(unique, headParallel, (layer) =>
       this.target.exists(layer, options).catch(() => undefined),
     );
-    const missing = unique.filter((layer, i) => {
-      if (present[i] === true) this.present.add(layer.digest);
-      return present[i] === false;
-    });
+    // Only layers sent in PATCH chunks: a smaller one would wait whole in memory for the verdict.
+    const missing = unique.filter((layer, i) => present[i] === false && layer.size > stagedMinBytes);
     await mapBounded(missing, this.parallel, async (layer) => {
       if (signal.aborted) return;
       try {
@@ -74,18 +75,22 @@ export class EarlyUploads {
   }
 
   /**
-   * After a pass: waits for the staging, closes every session; returns what
-   * is now known of each layer at DEST ('present' before, 'uploaded' now).
+   * After a pass: waits for the staging, closes every session; returns the
+   * layers now uploaded (the transfer HEADs them once more before the manifest).
+   * What the early HEADs found present is not handed on: that answer may be
+   * as old as the validation, so the transfer asks again.
    */
   async commit(): Promise<Map<string, BlobOutcome>> {
     await this.running;
-    const known = new Map<string, BlobOutcome>([...this.present].map((digest) => [digest, 'present']));
+    const known = new Map<string, BlobOutcome>();
     await mapBounded([...this.staged], this.parallel, async ([digest, staged]) => {
       try {
         await staged.commit();
         known.set(digest, 'uploaded');
       } catch {
-        // Left to the transfer (its HEAD will say whether the PUT took effect after all).
+        // Left to the transfer (its HEAD will say whether the PUT took effect after all);
+        // the session, if the registry still has it, is deleted.
+        await staged.cancel().catch(() => undefined);
       }
     });
     this.staged.clear();

@@ -8,7 +8,8 @@
 
 type Cleanup = () => Promise<void>;
 
-const pending = new Map<number, Cleanup>();
+/** Pending cleanups, each with what it removes (said on a signal). */
+const pending = new Map<number, { cleanup: Cleanup; what: string }>();
 let next = 1;
 let installed = false;
 let exiting = false;
@@ -19,7 +20,7 @@ const signalBoundMs = 15_000;
 async function runAll(): Promise<void> {
   const all = [...pending.values()];
   pending.clear();
-  await Promise.allSettled(all.map((cleanup) => cleanup()));
+  await Promise.allSettled(all.map(({ cleanup }) => cleanup()));
 }
 
 function onSignal(signal: NodeJS.Signals): void {
@@ -28,7 +29,8 @@ function onSignal(signal: NodeJS.Signals): void {
   const code = signal === 'SIGINT' ? 130 : 143;
   // On a terminal, clear a progress line first (lint's progress board draws one).
   const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
-  process.stderr.write(`${clear}ivoc: ${signal}: removing the run's containers\n`);
+  const what = [...new Set([...pending.values()].map((entry) => entry.what))].join(' and ');
+  process.stderr.write(`${clear}ivoc: ${signal}: removing ${what || 'what it made'}\n`);
   const bound = setTimeout(() => process.exit(code), signalBoundMs);
   bound.unref();
   runAll().finally(() => process.exit(code));
@@ -46,8 +48,8 @@ export interface Registration {
   run(): Promise<void>;
 }
 
-/** Registers CLEANUP to run on `run()`, or on SIGINT/SIGTERM if that comes first. */
-export function registerCleanup(cleanup: Cleanup): Registration {
+/** Registers CLEANUP (removing WHAT) to run on `run()`, or on SIGINT/SIGTERM if that comes first. */
+export function registerCleanup(cleanup: Cleanup, what = "the run's containers"): Registration {
   install();
   const key = next++;
   let done: Promise<void> | undefined;
@@ -55,7 +57,7 @@ export function registerCleanup(cleanup: Cleanup): Registration {
     done ??= cleanup();
     return done;
   };
-  pending.set(key, once);
+  pending.set(key, { cleanup: once, what });
   return {
     run: async () => {
       try {

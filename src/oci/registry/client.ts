@@ -721,7 +721,13 @@ export class RegistryClient {
       commit: async () => {
         if (closed) throw new Error('stageBlob: upload already committed or cancelled');
         closed = true;
-        await this.closeUpload(location, repository, descriptor, pending, options);
+        try {
+          await this.closeUpload(location, repository, descriptor, pending, options);
+        } catch (error) {
+          // A failed closing PUT may leave the session open: it is deleted (best effort).
+          closed = false;
+          throw error;
+        }
       },
       cancel: async () => {
         if (closed) return;
