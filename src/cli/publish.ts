@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { formatPlatform, type Platform } from '../oci/descriptor.js';
-import { loadImage } from '../oci/image.js';
+import type { LoadedImage } from '../oci/image.js';
 import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
 import { formatRegistryReference, type ImageReference, parseImageReference } from '../oci/reference.js';
@@ -13,13 +13,12 @@ import {
   planPublish,
   publishedName,
 } from '../publish/publish.js';
-import { EarlyUploads } from '../publish/staging.js';
+import { EarlyUploads, stagedMinBytes } from '../publish/staging.js';
 import { exitCodeFor, formatReports } from '../report/format.js';
 import type { FailOn, Report } from '../report/types.js';
 import { lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
-import type { Rule } from '../rules/types.js';
 import { type Registration, registerCleanup } from '../run/cleanup.js';
 import { toolVersion } from '../version.js';
 import { specBaseUrl } from './lint.js';
@@ -74,11 +73,15 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
   let cancelOnSignal: Registration | undefined;
   try {
     const progress = progressLine(quiet);
-    const validate = async (wanted: Platform, rules: readonly Rule[] = allRules): Promise<Report> => {
+    const validate = async (
+      wanted: Platform,
+      beforeFilesystem?: (early: Report, loaded: LoadedImage) => void,
+    ): Promise<Report> => {
       try {
         return await lintImage(source, {
           profile,
-          rules,
+          rules: allRules,
+          ...(beforeFilesystem ? { beforeFilesystem } : {}),
           platform: wanted,
           failOn,
           input: src,
@@ -112,26 +115,27 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
       }
       return 1;
     };
-    // One platform only: with --all-platforms the others' verdicts come later, and a refusal
-    // there must not have reached DEST either.
-    if (!args.dryRun && !args.allPlatforms && stagesEarly(sourceRef)) {
-      // Layers go up while the filesystem is validated, but only for an image
-      // whose config already passes: one refused on it never reaches DEST.
-      const configReport = await validate(platform, configRules);
-      if (exitCodeFor([configReport], failOn) === 0) {
-        const loaded = await loadImage(source, { platform });
-        const target = openRegistryTarget(
-          { registry: destination.registry, repository: destination.repository },
-          registry,
-        );
-        early = new EarlyUploads(source, target, loaded.manifest.layers);
-        const staging = early;
-        // Ctrl-C or a kill before the verdict deletes the sessions too.
-        cancelOnSignal = registerCleanup(() => staging.cancel(), 'the uploads staged at the destination');
-        early.start();
-      }
-    }
-    const report = await validate(platform);
+    // Layers go up while the filesystem is validated, but only for an image whose config
+    // already passes (one refused on it never reaches DEST), and for one platform only: with
+    // --all-platforms the others' verdicts come later, and a refusal there must not have
+    // reached DEST either.
+    const stageWhenConfigPasses =
+      !args.dryRun && !args.allPlatforms && stagesEarly(sourceRef)
+        ? (configReport: Report, loaded: LoadedImage) => {
+            if (exitCodeFor([configReport], failOn) !== 0) return;
+            if (!loaded.manifest.layers.some((layer) => layer.size > stagedMinBytes)) return;
+            const target = openRegistryTarget(
+              { registry: destination.registry, repository: destination.repository },
+              registry,
+            );
+            const staging = new EarlyUploads(source, target, loaded.manifest.layers);
+            early = staging;
+            // Ctrl-C or a kill before the verdict deletes the sessions too.
+            cancelOnSignal = registerCleanup(() => staging.cancel(), 'the uploads staged at the destination');
+            staging.start();
+          }
+        : undefined;
+    const report = await validate(platform, stageWhenConfigPasses);
     if (exitCodeFor([report], failOn) !== 0) return await refuse(report);
 
     const plan = await planPublish(source, destination, {
@@ -188,11 +192,6 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
     await source.close();
   }
 }
-
-/** Rules that need no file of the image: they decide before any layer is read. */
-const configRules: readonly Rule[] = allRules.filter((rule) =>
-  rule.meta.evidence.every((kind) => kind !== 'fs' && kind !== 'run'),
-);
 
 /**
  * Sources whose layers are local files, cheap to read a second time: their

@@ -27,6 +27,8 @@ export interface EarlyUploadOptions {
 export class EarlyUploads {
   private readonly controller = new AbortController();
   private readonly staged = new Map<string, StagedUpload>();
+  /** Layers DEST answered HEAD 200 for. */
+  private readonly present = new Set<string>();
   private running: Promise<void> | undefined;
   private readonly parallel: number;
 
@@ -48,6 +50,7 @@ export class EarlyUploads {
   private async stageAll(): Promise<void> {
     const signal = this.controller.signal;
     const options: FetchOptions = { signal };
+    // Only layers sent in PATCH chunks: a smaller one would wait whole in memory for the verdict.
     const unique = [...new Map(this.layers.map((layer) => [layer.digest, layer])).values()].filter(
       (layer) => layer.size > stagedMinBytes,
     );
@@ -55,8 +58,10 @@ export class EarlyUploads {
     const present = await mapBounded(unique, headParallel, (layer) =>
       this.target.exists(layer, options).catch(() => undefined),
     );
-    // Only layers sent in PATCH chunks: a smaller one would wait whole in memory for the verdict.
-    const missing = unique.filter((layer, i) => present[i] === false && layer.size > stagedMinBytes);
+    const missing = unique.filter((layer, i) => {
+      if (present[i] === true) this.present.add(layer.digest);
+      return present[i] === false;
+    });
     await mapBounded(missing, this.parallel, async (layer) => {
       if (signal.aborted) return;
       try {
@@ -75,14 +80,14 @@ export class EarlyUploads {
   }
 
   /**
-   * After a pass: waits for the staging, closes every session; returns the
-   * layers now uploaded (the transfer HEADs them once more before the manifest).
-   * What the early HEADs found present is not handed on: that answer may be
-   * as old as the validation, so the transfer asks again.
+   * After a pass: waits for the staging, closes every session; returns what is
+   * known of each large layer at DEST: 'uploaded' now (the transfer HEADs it
+   * once more before the manifest) or 'present' (HEAD 200 in this publish,
+   * trusted as every such answer is: see docs/publish.md, step 5).
    */
   async commit(): Promise<Map<string, BlobOutcome>> {
     await this.running;
-    const known = new Map<string, BlobOutcome>();
+    const known = new Map<string, BlobOutcome>([...this.present].map((digest) => [digest, 'present']));
     await mapBounded([...this.staged], this.parallel, async ([digest, staged]) => {
       try {
         await staged.commit();

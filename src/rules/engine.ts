@@ -67,6 +67,12 @@ export interface LintImageOptions {
   signal?: AbortSignal;
   /** Run evidence, when --run gathered it (issue 5); absent means run rules skip. */
   run?: Record<string, unknown>;
+  /**
+   * Called once the rules that read no file have run, before any layer is
+   * read (only when a selected rule reads the filesystem): their report, and
+   * the image. Publish starts uploading layers here when that report passes.
+   */
+  beforeFilesystem?: (early: Report, loaded: LoadedImage) => void;
 }
 
 export { type ActiveRule, runRule, verdictOf };
@@ -99,6 +105,13 @@ export async function lintImage(source: ImageSource, options: LintImageOptions):
   if (options.run) evidence.run = options.run;
   if (!needs.has('fs')) {
     return assembleReport(loaded, options, runRules(rules, evidence, options.profile));
+  }
+  if (options.beforeFilesystem) {
+    const early = rules.filter(({ rule }) => !rule.meta.evidence.includes('fs'));
+    options.beforeFilesystem(
+      assembleReport(loaded, options, runRules(early, evidence, options.profile)),
+      loaded,
+    );
   }
   // The layer reader is loaded only when a selected rule reads the filesystem.
   const { fsRuleResults } = await import('./engine-fs.js');
