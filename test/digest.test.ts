@@ -68,6 +68,19 @@ describe('digestOf and DigestVerifier', () => {
     expect(createHashFor('sha512', 10)).not.toBeInstanceOf(Sha256);
   });
 
+  it('sizeOnly (content verified elsewhere as it flows) checks the size and nothing else', async () => {
+    const data = randomBytes(100);
+    const descriptor = { digest: `sha256:${reference(data)}`, size: 100 };
+    const other = new DigestVerifier(descriptor, undefined, { sizeOnly: true });
+    other.update(randomBytes(100));
+    await expect(other.finish()).resolves.toBeUndefined();
+    const short = new DigestVerifier(descriptor, undefined, { sizeOnly: true });
+    short.update(data.subarray(0, 99));
+    await expect(short.finish()).rejects.toMatchObject({ code: 'ERR_SIZE_MISMATCH' });
+    const long = new DigestVerifier(descriptor, undefined, { sizeOnly: true });
+    expect(() => long.update(randomBytes(101))).toThrow(/larger than its descriptor/);
+  });
+
   it('still refuses a small blob whose bytes do not match', async () => {
     const data = randomBytes(100);
     const verifier = new DigestVerifier({ digest: `sha256:${reference(data)}`, size: 100 });

@@ -62,6 +62,13 @@ function publish(args: string[], extraEnv: Record<string, string> = {}) {
   });
 }
 
+let large: Layer | undefined;
+/** A layer over 16 MiB (20 MiB of random data): publish stages such layers while it validates. */
+async function largeLayer(): Promise<Layer> {
+  large ??= await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+  return large;
+}
+
 function repo(name: string): string {
   return `ivoc-publish-${run}/${name}`;
 }
@@ -105,6 +112,27 @@ function writes(proxy: FaultProxy) {
 
 function uploadedBytes(proxy: FaultProxy): number {
   return writes(proxy).reduce((sum, r) => sum + r.bytesReceived, 0);
+}
+
+/**
+ * Upload sessions were opened (layers staged) and every one was deleted
+ * (404: the registry had already dropped it, as a PATCH cut short does);
+ * no tag at DEST and none of BLOBS.
+ */
+async function expectStagedAndDeleted(proxy: FaultProxy, repository: string, blobs: readonly string[]) {
+  const opened = proxy.requests.filter((r) => r.method === 'POST' && r.status === 202);
+  const deleted = proxy.requests.filter(
+    (r) => r.method === 'DELETE' && (r.status === 204 || r.status === 404),
+  );
+  expect(opened.length).toBeGreaterThan(0);
+  expect(deleted.length).toBe(opened.length);
+  expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+  const client = new RegistryClient(anonymous);
+  try {
+    for (const digest of blobs) expect(await client.headBlob(repository, digest)).toBeUndefined();
+  } finally {
+    await client.close();
+  }
 }
 
 beforeAll(async () => {
@@ -244,7 +272,7 @@ describe('ivoc publish', () => {
     const proxy = await startFaultProxy(anonymous);
     try {
       // The config passes (so layers are staged while the files are read); a private key in the files fails.
-      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+      const big = await largeLayer();
       const secret = await buildLayer([
         file(
           '/home/astro/.ssh/id_rsa',
@@ -258,23 +286,12 @@ describe('ivoc publish', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('IVC-SEC-001');
       expect(result.stderr).toContain('not published');
-      const opened = proxy.requests.filter((r) => r.method === 'POST' && r.status === 202);
-      // 404: the registry had already dropped the session (a PATCH cut by the abort ends it).
-      const deleted = proxy.requests.filter(
-        (r) => r.method === 'DELETE' && (r.status === 204 || r.status === 404),
-      );
-      expect(opened.length).toBeGreaterThan(0);
-      expect(deleted.length).toBe(opened.length);
       expect(proxy.requests.filter((r) => r.method === 'PUT')).toEqual([]);
-      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
-      const client = new RegistryClient(anonymous);
-      try {
-        for (const layer of image.manifest.layers) {
-          expect(await client.headBlob(repository, layer.digest)).toBeUndefined();
-        }
-      } finally {
-        await client.close();
-      }
+      await expectStagedAndDeleted(
+        proxy,
+        repository,
+        image.manifest.layers.map((layer) => layer.digest),
+      );
     } finally {
       await proxy.close();
     }
@@ -315,7 +332,7 @@ describe('ivoc publish', () => {
     const proxy = await startFaultProxy(anonymous);
     try {
       // Over 16 MiB: staged (PATCH chunks); the small layers go up after the verdict in one PUT each.
-      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+      const big = await largeLayer();
       const src = await layoutOf(compliantWebImage([base, app, big], goodLabels));
       const repository = repo('staged');
       const result = await publish([src, `${proxy.host}/${repository}:v1`, '--format', 'json']);
@@ -350,7 +367,7 @@ describe('ivoc publish', () => {
         path: /\/blobs\/uploads\//,
         fault: { kind: 'slow', headerDelayMs: 30_000 },
       });
-      const big = await buildLayer([file('/opt/app/model.bin', { size: 20 << 20, kind: 'random' })]);
+      const big = await largeLayer();
       const src = await layoutOf(compliantWebImage([base, app, big], goodLabels));
       const repository = repo('staged-sigint');
       const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
@@ -369,19 +386,7 @@ describe('ivoc publish', () => {
       child.kill('SIGINT');
       expect(await exited).toBe(130);
       expect(stderr).toContain('the uploads staged at the destination');
-      const opened = proxy.requests.filter((r) => r.method === 'POST' && r.status === 202);
-      const deleted = proxy.requests.filter(
-        (r) => r.method === 'DELETE' && (r.status === 204 || r.status === 404),
-      );
-      expect(opened.length).toBeGreaterThan(0);
-      expect(deleted.length).toBe(opened.length);
-      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
-      const client = new RegistryClient(anonymous);
-      try {
-        expect(await client.headBlob(repository, big.digest)).toBeUndefined();
-      } finally {
-        await client.close();
-      }
+      await expectStagedAndDeleted(proxy, repository, [big.digest]);
     } finally {
       await proxy.close();
     }

@@ -109,13 +109,14 @@ export interface VerifyTarget {
  */
 export class DigestVerifier {
   readonly expected: VerifyTarget;
-  private readonly hash: StreamHash;
+  /** Undefined when only the size is checked (the content is verified elsewhere as it flows). */
+  private readonly hash: StreamHash | undefined;
   private readonly algorithm: string;
   private readonly hex: string;
   private readonly context: { image?: string; blob: string };
   bytes = 0;
 
-  constructor(expected: VerifyTarget, image?: string) {
+  constructor(expected: VerifyTarget, image?: string, options: { sizeOnly?: boolean } = {}) {
     this.expected = expected;
     this.context = image === undefined ? { blob: expected.digest } : { image, blob: expected.digest };
     const parsed = parseDigest(expected.digest, this.context);
@@ -128,7 +129,7 @@ export class DigestVerifier {
         this.context,
       );
     }
-    this.hash = createStreamHash(parsed.algorithm, expected.size);
+    this.hash = options.sizeOnly ? undefined : createStreamHash(parsed.algorithm, expected.size);
   }
 
   /** Feed a chunk; throws as soon as the blob grows past its declared size. */
@@ -141,68 +142,30 @@ export class DigestVerifier {
         this.context,
       );
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
   }
 
   /** The blob will not be finished (its stream failed): let go of the hash. */
   abandon(): void {
-    this.hash.abandon();
+    this.hash?.abandon();
   }
 
   /** Call at end of data; rejects on a short blob or a digest mismatch. */
   async finish(): Promise<void> {
     if (this.bytes !== this.expected.size) {
-      this.hash.abandon();
+      this.hash?.abandon();
       throw new ImageError(
         'ERR_SIZE_MISMATCH',
         `blob is ${this.bytes} bytes, its descriptor says ${this.expected.size}`,
         this.context,
       );
     }
+    if (this.hash === undefined) return;
     const actual = await this.hash.digest();
     if (actual !== this.hex) {
       throw new ImageError(
         'ERR_DIGEST_MISMATCH',
         `digest mismatch: content hashes to ${this.algorithm}:${actual}`,
-        this.context,
-      );
-    }
-  }
-}
-
-/**
- * The size half of DigestVerifier, for content whose digest is verified
- * elsewhere as it flows (a stream from an ImageSource): same interface, no hash.
- */
-export class SizeVerifier {
-  bytes = 0;
-  private readonly context: { image?: string; blob: string };
-
-  constructor(
-    private readonly expected: VerifyTarget,
-    image?: string,
-  ) {
-    this.context = image === undefined ? { blob: expected.digest } : { image, blob: expected.digest };
-  }
-
-  update(chunk: Uint8Array): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.expected.size) {
-      throw new ImageError(
-        'ERR_SIZE_MISMATCH',
-        `blob is larger than its descriptor says (${this.expected.size} bytes)`,
-        this.context,
-      );
-    }
-  }
-
-  abandon(): void {}
-
-  async finish(): Promise<void> {
-    if (this.bytes !== this.expected.size) {
-      throw new ImageError(
-        'ERR_SIZE_MISMATCH',
-        `blob is ${this.bytes} bytes, its descriptor says ${this.expected.size}`,
         this.context,
       );
     }

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../../errors.js';
 import { maxManifestBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
-import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest, SizeVerifier } from '../digest.js';
+import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest } from '../digest.js';
 import {
   isIndexMediaType,
   isManifestMediaType,
@@ -647,9 +647,7 @@ export class RegistryClient {
     const { digest, size } = descriptor;
     const site = this.uploadSite('POST', repository, digest, options);
     const context = siteContext(site);
-    const verifier = options.verified
-      ? new SizeVerifier(descriptor, context.image)
-      : new DigestVerifier(descriptor, context.image);
+    const verifier = new DigestVerifier(descriptor, context.image, { sizeOnly: options.verified === true });
     const scopes = [repositoryScope(repository, ['pull', 'push'])];
     const signal = options.signal;
     signal?.throwIfAborted();
