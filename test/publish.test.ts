@@ -473,6 +473,23 @@ describe('ivoc publish', () => {
     expect(attached.verdict).toBe('pass');
     const text = await runIvoc(['lint', '--attached', `docker://${anonymous}/${repository}:v1`]);
     expect(text.stdout).toMatch(/PASS/);
+    // The tag is resolved with a HEAD, not a manifest GET; an unknown tag is exit 3.
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      const viaProxy = await runIvoc(['lint', '--attached', `docker://${proxy.host}/${repository}:v1`, '-q']);
+      expect(viaProxy.code).toBe(0);
+      const tagRequests = proxy.requests.filter((r) => r.path.endsWith('/manifests/v1'));
+      expect(tagRequests.map((r) => r.method)).toEqual(['HEAD']);
+      const missing = await runIvoc([
+        'lint',
+        '--attached',
+        `docker://${proxy.host}/${repository}:no-such-tag`,
+      ]);
+      expect(missing.code).toBe(3);
+      expect(missing.stderr).toContain('no-such-tag');
+    } finally {
+      await proxy.close();
+    }
     const none = await runIvoc([
       'lint',
       '--attached',

@@ -216,9 +216,13 @@ async function attachedReport(
   ]);
   const target = openRegistryTarget(reference, sourceOptions);
   try {
+    // A tag is resolved with HEAD, as crane digest does (the client falls back to GET when
+    // the registry states no digest; a 404 goes to GET too, for its error).
+    const tag = reference.tag ?? 'latest';
     const subject =
       reference.digest ??
-      (await target.client.getManifest(reference.repository, reference.tag ?? 'latest')).descriptor.digest;
+      (await target.client.headManifest(reference.repository, tag))?.digest ??
+      (await target.client.getManifest(reference.repository, tag)).descriptor.digest;
     const found = await readAttachedReport(target, subject);
     if (!found) {
       throw new ImageError(
