@@ -690,7 +690,8 @@ export class RegistryClient {
         const parts: Buffer[] = [];
         for await (const part of iterator) {
           verifier.update(part);
-          parts.push(part);
+          // Kept past the next part: copied (chunkStream reuses its buffer).
+          parts.push(Buffer.from(part));
         }
         await verifier.finish();
         pending = Buffer.concat(parts);
@@ -1074,24 +1075,28 @@ export async function* chunksOf(stream: Readable, queued = 4): AsyncGenerator<Bu
   }
 }
 
-/** Re-chunks a stream into Buffers of exactly `size` bytes (the last may be shorter). */
+/**
+ * Re-chunks a stream into parts of exactly `size` bytes (the last may be
+ * shorter), copied into one buffer that is reused: a part is valid only until
+ * the next is asked for (each is PATCHed before that). A fresh 16 MiB buffer
+ * per part cost a page fault per 4 KiB written: ~1.7 s of a 1.5 GB upload.
+ */
 async function* chunkStream(stream: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
+  let buffer: Buffer | undefined;
   let held = 0;
   for await (const chunk of stream) {
-    let buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    while (held + buffer.length >= size) {
-      const take = size - held;
-      parts.push(buffer.subarray(0, take));
-      yield Buffer.concat(parts, size);
-      parts = [];
-      held = 0;
-      buffer = buffer.subarray(take);
-    }
-    if (buffer.length > 0) {
-      parts.push(buffer);
-      held += buffer.length;
+    let input = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    while (input.length > 0) {
+      buffer ??= Buffer.allocUnsafe(size);
+      const take = Math.min(size - held, input.length);
+      input.copy(buffer, held, 0, take);
+      held += take;
+      input = input.subarray(take);
+      if (held === size) {
+        yield buffer;
+        held = 0;
+      }
     }
   }
-  if (held > 0) yield Buffer.concat(parts, held);
+  if (held > 0 && buffer !== undefined) yield buffer.subarray(0, held);
 }
