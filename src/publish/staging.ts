@@ -4,7 +4,7 @@ import type { RegistryTarget, StagedUpload } from '../oci/registry/index.js';
 import { type BlobOutcome, headParallel, mapBounded } from './transfer.js';
 
 /**
- * Layer uploads that run while publish validates: the layers DEST lacks are
+ * Layer uploads that run while publish validates: the large layers DEST lacks are
  * sent into upload sessions that stay open (RegistryTarget.stage) until the
  * verdict. On a pass commit() closes them, so the transfer that follows
  * finds them uploaded; on a refusal or a failure cancel() deletes every

@@ -27,10 +27,11 @@ function onSignal(signal: NodeJS.Signals): void {
   if (exiting) return;
   exiting = true;
   const code = signal === 'SIGINT' ? 130 : 143;
+  if (pending.size === 0) process.exit(code);
   // On a terminal, clear a progress line first (lint's progress board draws one).
   const clear = process.stderr.isTTY ? '\r\x1b[K' : '';
   const what = [...new Set([...pending.values()].map((entry) => entry.what))].join(' and ');
-  process.stderr.write(`${clear}ivoc: ${signal}: removing ${what || 'what it made'}\n`);
+  process.stderr.write(`${clear}ivoc: ${signal}: removing ${what}\n`);
   const bound = setTimeout(() => process.exit(code), signalBoundMs);
   bound.unref();
   runAll().finally(() => process.exit(code));
