@@ -22,7 +22,10 @@ const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
 const example = fileURLToPath(new URL('../examples/hello-notebook.oci.tar', import.meta.url));
 
 /** Runs the built CLI and returns the built-in modules it loaded (process.moduleLoadList). */
-async function builtinsLoaded(args: string[]): Promise<{ code: number | null; modules: string[] }> {
+async function builtinsLoaded(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; modules: string[] }> {
   const dir = await mkdtemp(join(env.workDir, 'bundle-modules-'));
   const out = join(dir, 'modules.json');
   // An ESM hook run before the CLI: at exit, write what was loaded.
@@ -33,7 +36,7 @@ async function builtinsLoaded(args: string[]): Promise<{ code: number | null; mo
     const child = spawn(
       process.execPath,
       ['--import', `data:text/javascript,${encodeURIComponent(source)}`, bin, ...args],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } },
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1', ...extraEnv } },
     );
     child.on('error', reject);
     child.on('close', resolve);
@@ -79,6 +82,18 @@ describe('the built CLI', () => {
     expect([0, 1]).toContain(lint.code);
     for (const absent of ['http2', 'tls', 'crypto', 'child_process', 'zlib', 'worker_threads'])
       expect(lint.modules).not.toContain(absent);
+  });
+
+  it('a warm lint of every rule (results cache hit) loads no layer reader: no zlib, crypto or child_process', async () => {
+    const cache = { IVOC_CACHE_DIR: await mkdtemp(join(env.workDir, 'bundle-warm-cache-')) };
+    const input = `oci-archive:${example}`;
+    const cold = await builtinsLoaded(['lint', input, '--format', 'json'], cache);
+    expect([0, 1]).toContain(cold.code);
+    expect(cold.modules).toContain('zlib'); // the cold lint did read the layers
+    const warm = await builtinsLoaded(['lint', input, '--format', 'json'], cache);
+    expect(warm.code).toBe(cold.code);
+    for (const absent of ['zlib', 'crypto', 'child_process', 'worker_threads'])
+      expect(warm.modules).not.toContain(absent);
   });
 });
 

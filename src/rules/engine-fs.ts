@@ -3,8 +3,7 @@ import type { Platform } from '../oci/descriptor.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openCache } from '../oci/layer/cache.js';
 import type { CaptureSpec } from '../oci/layer/facts.js';
-import { FileSystemView } from '../oci/layer/filesystem.js';
-import { type ScanOptions, scanImageLayers } from '../oci/layer/scan.js';
+import type { ScanOptions } from '../oci/layer/scan.js';
 import type { RuleResult } from '../report/types.js';
 import { FsResultsCache } from './results-cache.js';
 import { type ActiveRule, runRule } from './run-rule.js';
@@ -13,7 +12,8 @@ import type { Evidence, ResolvedProfile } from './types.js';
 /**
  * The filesystem half of lintImage (engine.ts), in a module of its own so a
  * config-only lint never loads the layer reader, the caches or the merged
- * view (start-up time is measured, bench/). Results of the rules that read
+ * view (start-up time is measured, bench/); the reader and the view load
+ * here only when the results cache misses. Results of the rules that read
  * the filesystem come from the results cache when this image was linted
  * before with the same rules; else the layers are scanned (facts cached per
  * layer) and every rule runs over the merged view.
@@ -49,6 +49,12 @@ export async function fsRuleResults(
   );
   const remembered = await memo?.results(evidence, profile);
   if (remembered) return remembered;
+  // The layer reader and the merged view load only on a miss: a warm lint (or a
+  // re-publish) reads one record and never needs them.
+  const [{ scanImageLayers }, { FileSystemView }] = await Promise.all([
+    import('../oci/layer/scan.js'),
+    import('../oci/layer/filesystem.js'),
+  ]);
   const facts = await scanImageLayers(source, loaded.manifest.layers, spec, {
     ...options.scan,
     cache,
