@@ -1,3 +1,4 @@
+import { type Registration, registerCleanup } from '../cleanup.js';
 import { UsageError } from '../errors.js';
 import { formatPlatform, type Platform } from '../oci/descriptor.js';
 import type { LoadedImage } from '../oci/image.js';
@@ -19,7 +20,6 @@ import type { FailOn, Report } from '../report/types.js';
 import { lintImage } from '../rules/engine.js';
 import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
-import { type Registration, registerCleanup } from '../run/cleanup.js';
 import { toolVersion } from '../version.js';
 import { specBaseUrl } from './lint.js';
 import { humanBytes, progressLine, writeOutput } from './output.js';

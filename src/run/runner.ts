@@ -1,13 +1,13 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
+import { registerCleanup } from '../cleanup.js';
 import type { ImageSource } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
 import { mergedLabels } from '../rules/labels.js';
 import type { ResolvedProfile } from '../rules/types.js';
 import { isInteractive } from '../rules/util/session.js';
 import { redactEnvEntry, redacted, secretValueKind } from '../secrets.js';
-import { registerCleanup } from './cleanup.js';
 import { ensureImageInEngine } from './engine.js';
 import type { HttpProbe, RunBehaviour, RunObservations } from './observations.js';
 import { probeChain, tcpAccepts } from './probe.js';
@@ -378,7 +378,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
           .catch(() => undefined),
       ),
     );
-  });
+  }, "the run's containers");
   const deadline = began + (run.startupTimeoutSeconds + (options.graceSeconds ?? 30)) * 1000;
   const fixedUid = profile.parameters.user?.uid;
   try {

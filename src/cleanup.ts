@@ -1,9 +1,11 @@
 /**
- * Cleanup registry: everything a run creates in the engine (its container,
- * with its anonymous volumes) registers a cleanup here before it exists, and
- * removes it when it is gone. On SIGINT/SIGTERM the process runs every pending
- * cleanup (bounded) before it exits; `--rm` alone would not cover a kill
- * between create and start, or a container that ignores its stop signal.
+ * Cleanup registry: what the process leaves outside itself registers a
+ * cleanup here before it exists, and removes it when it is gone: a run's
+ * container, with its anonymous volumes (src/run/runner.ts; `--rm` alone
+ * would not cover a kill between create and start, or a container that
+ * ignores its stop signal), and publish's staged upload sessions
+ * (src/publish/staging.ts). On SIGINT/SIGTERM the process runs every pending
+ * cleanup (bounded) before it exits.
  */
 
 type Cleanup = () => Promise<void>;
@@ -50,7 +52,7 @@ export interface Registration {
 }
 
 /** Registers CLEANUP (removing WHAT) to run on `run()`, or on SIGINT/SIGTERM if that comes first. */
-export function registerCleanup(cleanup: Cleanup, what = "the run's containers"): Registration {
+export function registerCleanup(cleanup: Cleanup, what: string): Registration {
   install();
   const key = next++;
   let done: Promise<void> | undefined;
