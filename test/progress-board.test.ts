@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { progressBoard } from '../src/cli/output.js';
+import { progressBoard, pushProgressLine } from '../src/cli/output.js';
 
 /** `lint -j`'s progress line on a terminal: one line for all jobs, messages above it, never inside. */
 
@@ -48,6 +48,33 @@ describe('progressBoard', () => {
       board.write('message\n');
       job.done();
       expect(text()).toBe('message\n');
+    }
+  });
+});
+
+describe('pushProgressLine (publish, blobs going to DEST)', () => {
+  it('advances one line per blob on a terminal and clears it at the end', () => {
+    const { stream, text } = terminal();
+    const line = pushProgressLine(false, { blobs: 2, bytes: 3000 }, stream);
+    line.onBlob!({ descriptor: { size: 1000 } });
+    expect(text()).toBe('\r\x1b[Kpushing blobs 1/2  1.00 kB of 3.00 kB');
+    line.onBlob!({ descriptor: { size: 2000 } });
+    expect(text().endsWith('\r\x1b[Kpushing blobs 2/2  3.00 kB of 3.00 kB')).toBe(true);
+    line.done();
+    expect(text().endsWith('\r\x1b[K')).toBe(true);
+  });
+
+  it('off a terminal, quiet, or with no blob: nothing', () => {
+    for (const [isTTY, quiet, blobs] of [
+      [false, false, 2],
+      [true, true, 2],
+      [true, false, 0],
+    ] as const) {
+      const { stream, text } = terminal(isTTY);
+      const line = pushProgressLine(quiet, { blobs, bytes: 10 }, stream);
+      expect(line.onBlob).toBeUndefined();
+      line.done();
+      expect(text()).toBe('');
     }
   });
 });

@@ -58,6 +58,33 @@ export function progressLine(quiet: boolean): {
   };
 }
 
+/**
+ * Publish's progress on stderr while the image's blobs (layers and configs)
+ * go to DEST, only on a terminal: one self-rewriting line, advanced as each
+ * is found present, mounted or uploaded (executePublish's onBlob).
+ */
+export function pushProgressLine(
+  quiet: boolean,
+  total: { blobs: number; bytes: number },
+  stream: NodeJS.WriteStream = process.stderr,
+): { onBlob?: (result: { descriptor: { size: number } }) => void; done: () => void } {
+  if (quiet || !stream.isTTY || total.blobs === 0) return { done: () => {} };
+  let blobs = 0;
+  let bytes = 0;
+  return {
+    onBlob: (result) => {
+      blobs++;
+      bytes += result.descriptor.size;
+      stream.write(
+        `\r\x1b[Kpushing blobs ${blobs}/${total.blobs}  ${humanBytes(bytes)} of ${humanBytes(total.bytes)}`,
+      );
+    },
+    done: () => {
+      if (blobs > 0) stream.write('\r\x1b[K');
+    },
+  };
+}
+
 export interface LayerProgress {
   bytes: number;
   totalBytes: number;

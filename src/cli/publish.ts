@@ -22,7 +22,7 @@ import { allRules, ruleMetadata } from '../rules/index.js';
 import { loadProfile } from '../rules/profiles.js';
 import { toolVersion } from '../version.js';
 import { specBaseUrl } from './lint.js';
-import { humanBytes, progressLine, writeOutput } from './output.js';
+import { humanBytes, progressLine, pushProgressLine, writeOutput } from './output.js';
 
 export interface PublishArgs {
   tag?: string[];
@@ -169,9 +169,28 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
         ? { mountFrom: { registry: sourceRef.registry, repository: sourceRef.repository } }
         : {}),
     };
-    const result = args.dryRun
-      ? await dryRunPublish(plan, execute)
-      : await executePublish(source, plan, execute);
+    // Every blob executePublish reports: each platform's layers and config.
+    const blobs = [
+      ...new Map(
+        plan.images.flatMap((image) => [...image.layers, image.config]).map((blob) => [blob.digest, blob]),
+      ).values(),
+    ];
+    const pushing = pushProgressLine(quiet || args.dryRun === true, {
+      blobs: blobs.length,
+      bytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
+    });
+    let result: PublishResult;
+    try {
+      result = args.dryRun
+        ? await dryRunPublish(plan, execute)
+        : await executePublish(
+            source,
+            plan,
+            pushing.onBlob ? { ...execute, onBlob: pushing.onBlob } : execute,
+          );
+    } finally {
+      pushing.done();
+    }
 
     if (args.digestFile !== undefined && !result.dryRun) {
       await writeOutput(`${result.manifest.digest}\n`, args.digestFile);
