@@ -687,14 +687,13 @@ export class RegistryClient {
     let pending: Buffer | undefined;
     try {
       if (size <= this.monolithicUpload) {
-        const parts: Buffer[] = [];
+        // One part at most (parts are size + 1 bytes; the verifier refuses more than size),
+        // kept for the closing PUT: copied, as chunkStream reuses its buffer.
         for await (const part of iterator) {
           verifier.update(part);
-          // Kept past the next part: copied (chunkStream reuses its buffer).
-          parts.push(Buffer.from(part));
+          pending = Buffer.from(part);
         }
         await verifier.finish();
-        pending = Buffer.concat(parts);
       } else {
         for await (const part of iterator) {
           verifier.update(part);
