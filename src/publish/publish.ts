@@ -17,7 +17,9 @@ import {
   attachReport,
   buildReportArtifact,
   fallbackTag,
+  probeReferrers,
   pushReportBlobs,
+  type ReferrersProbe,
 } from './report-artifact.js';
 import {
   type BlobOutcome,
@@ -27,7 +29,6 @@ import {
   pushBytes,
   settledBoth,
   transferBlobs,
-  verifyPresent,
 } from './transfer.js';
 
 /**
@@ -245,6 +246,7 @@ export async function executePublish(
       options.registry,
     );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
+  let probes = new Map<string, ReferrersProbe>();
   try {
     // The reports' artifacts are known before anything is pushed (their subjects are the
     // manifests the plan computed), so their blobs go up alongside the image's: like layers,
@@ -266,6 +268,13 @@ export async function executePublish(
       plan.manifest,
       reportAnnotations(plan),
     );
+    // What DEST says about the subjects' referrers is read meanwhile too (attachReport).
+    probes = new Map(
+      [...platformArtifacts.map((entry) => entry.image.manifest), plan.manifest].map((subject) => [
+        subject.digest,
+        probeReferrers(target, subject.digest, fetchOptions),
+      ]),
+    );
     const [blobs] = await settledBoth(
       pushImages(source, target, plan, options, fetchOptions),
       pushReportBlobs(target, [...platformArtifacts.map((entry) => entry.artifact), artifact], fetchOptions),
@@ -277,12 +286,14 @@ export async function executePublish(
         platformReports[image.manifest.digest] = await attachReport(target, own, image.manifest, {
           ...fetchOptions,
           blobsPushed: true,
+          probe: probes.get(image.manifest.digest)!,
         });
       }
     }
     const report = await attachReport(target, artifact, plan.manifest, {
       ...fetchOptions,
       blobsPushed: true,
+      probe: probes.get(plan.manifest.digest)!,
     });
     await mapBounded(plan.tags, headParallel, (tag) => target.tag(plan.manifest, tag, fetchOptions));
     return {
@@ -293,6 +304,8 @@ export async function executePublish(
       ...(plan.isIndex ? { platformReports } : {}),
     };
   } finally {
+    // Nothing left in flight when the connections close (a failed push leaves the probes unread).
+    await Promise.allSettled([...probes.values()].flatMap((probe) => [probe.api, probe.existing]));
     await target.close();
   }
 }
@@ -307,11 +320,11 @@ async function pushImages(
 ): Promise<BlobResult[]> {
   const blobs: BlobResult[] = [];
   for (const image of plan.images) {
-    // Atomicity: a manifest goes up only once every blob it names has answered HEAD at DEST.
-    // Those that did before any upload (outcome 'present') are not asked again; every blob
-    // mounted or uploaded is, as soon as it is. The layers and the new config go at once:
-    // they do not depend on each other.
-    const verify = (descriptors: Descriptor[]) => verifyPresent(target, descriptors, fetchOptions);
+    // Atomicity: a manifest goes up only once every blob it names is confirmed at DEST: by a
+    // HEAD 200 before any upload ('present'), or by the registry's 201 to the mount or to the
+    // upload's closing PUT (its Docker-Content-Digest checked), or by a HEAD after a retried
+    // upload (transfer.ts). A failed upload throws, so the manifest is never reached. The
+    // layers and the new config go at once: they do not depend on each other.
     const [layerResults, configOutcome] = await settledBoth(
       transferBlobs(source, target, image.layers, {
         ...fetchOptions,
@@ -319,14 +332,8 @@ async function pushImages(
         ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
         ...(options.known ? { known: options.known } : {}),
-      }).then(async (results) => {
-        await verify(results.filter((r) => r.outcome !== 'present').map((r) => r.descriptor));
-        return results;
       }),
-      pushBytes(target, image.config, image.configBytes, fetchOptions).then(async (outcome) => {
-        if (outcome !== 'present') await verify([image.config]);
-        return outcome;
-      }),
+      pushBytes(target, image.config, image.configBytes, fetchOptions),
     );
     blobs.push(...layerResults);
     blobs.push({ descriptor: image.config, outcome: configOutcome });

@@ -98,14 +98,55 @@ export async function pushReportBlobs(
 }
 
 /**
+ * What DEST says about a subject's referrers, asked before the artifact goes
+ * up: whether it serves the referrers API (a 404 means it does not), and the
+ * `sha256-<hex>` fallback index as it stands. Both are reads, so publish asks
+ * them while the image itself is still being pushed; attachReport uses what
+ * it needs and drops the rest (failures included).
+ */
+export interface ReferrersProbe {
+  /** True when `GET /v2/<name>/referrers/<digest>` answered with an index. */
+  api: Promise<boolean>;
+  /** The fallback tag's index, or an empty one when the tag does not exist. */
+  existing: Promise<ImageIndex>;
+}
+
+export function probeReferrers(
+  target: RegistryTarget,
+  subjectDigest: string,
+  options: FetchOptions = {},
+): ReferrersProbe {
+  const repository = repositoryOf(target);
+  const api = target.client
+    .referrers(repository, subjectDigest, {
+      image: `docker://${target.client.registry}/${repository}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    .then(
+      (listed) => listed !== undefined,
+      () => false,
+    );
+  const existing = existingFallbackIndex(target, fallbackTag(subjectDigest), options);
+  existing.catch(() => {});
+  return { api, existing };
+}
+
+async function settled(probe: ReferrersProbe): Promise<void> {
+  await Promise.allSettled([probe.api, probe.existing]);
+}
+
+/**
  * Pushes the artifact's blobs (unless `blobsPushed`: pushReportBlobs did) and
- * manifest, then keeps the fallback tag when the registry needs it.
+ * manifest, then keeps the fallback tag when the registry needs it: when it
+ * neither answered the manifest with `OCI-Subject` nor serves the referrers
+ * API. `probe` is probeReferrers(subject), started earlier; without it the
+ * probe goes out together with the artifact.
  */
 export async function attachReport(
   target: RegistryTarget,
   artifact: ReportArtifact,
   subject: Descriptor,
-  options: FetchOptions & { blobsPushed?: boolean } = {},
+  options: FetchOptions & { blobsPushed?: boolean; probe?: ReferrersProbe } = {},
 ): Promise<AttachResult> {
   const request = {
     image: `docker://${target.client.registry}/${repositoryOf(target)}`,
@@ -114,11 +155,7 @@ export async function attachReport(
   const repository = repositoryOf(target);
   const fetchOptions: FetchOptions = options.signal ? { signal: options.signal } : {};
   if (!options.blobsPushed) await pushReportBlobs(target, [artifact], fetchOptions);
-  // The fallback tag's index (see below) is asked for while the artifact goes up: one round trip
-  // less where there is no referrers API; its answer, failure included, is dropped if not needed.
-  const tag = fallbackTag(subject.digest);
-  const existing = existingFallbackIndex(target, tag, fetchOptions);
-  existing.catch(() => {});
+  const probe = options.probe ?? probeReferrers(target, subject.digest, fetchOptions);
   let put: Awaited<ReturnType<typeof target.client.putManifest>>;
   try {
     put = await target.client.putManifest(
@@ -129,20 +166,17 @@ export async function attachReport(
       request,
     );
   } catch (error) {
-    await existing.catch(() => {});
+    await settled(probe);
     throw error;
   }
-  if (put.subjectProcessed) {
-    await existing.catch(() => {});
+  // OCI-Subject: the registry indexed the subject. A registry that serves the referrers API
+  // without sending that header (some predate it) indexes it too.
+  if (put.subjectProcessed || (await probe.api)) {
+    await settled(probe);
     return { descriptor: artifact.descriptor, via: 'referrers' };
   }
-  // No OCI-Subject header: the registry may still serve the referrers API (and index on its own).
-  const listed = await target.client.referrers(repository, subject.digest, request).catch(() => undefined);
-  if (listed?.some((d) => d.digest === artifact.descriptor.digest)) {
-    await existing.catch(() => {});
-    return { descriptor: artifact.descriptor, via: 'referrers' };
-  }
-  const index = await existing;
+  const tag = fallbackTag(subject.digest);
+  const index = await probe.existing;
   const manifests = index.manifests.filter((d) => d.digest !== artifact.descriptor.digest);
   manifests.push(artifact.descriptor);
   const merged: ImageIndex = { ...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };

@@ -175,32 +175,6 @@ export async function pushBytes(
   return 'uploaded';
 }
 
-/**
- * HEADs every blob at the target (at most `headParallel` at a time); throws
- * naming the first one, in the order given, that is missing.
- */
-export async function verifyPresent(
-  target: RegistryTarget,
-  blobs: readonly Descriptor[],
-  options: FetchOptions = {},
-): Promise<void> {
-  const unique = dedupe(blobs);
-  const present = await mapBounded(unique, headParallel, (descriptor) => target.exists(descriptor, options));
-  const missing = unique.find((_, i) => !present[i]);
-  if (missing) {
-    throw new TransportError(
-      'ERR_BLOB_NOT_FOUND',
-      'blob is missing at the destination after its upload; the manifest was not pushed',
-      { image: formatTarget(target), blob: missing.digest },
-    );
-  }
-}
-
-function formatTarget(target: RegistryTarget): string {
-  const ref = target.reference;
-  return ref.transport === 'docker' ? `docker://${ref.registry}/${ref.repository}` : '';
-}
-
 function dedupe(blobs: readonly Descriptor[]): Descriptor[] {
   const seen = new Set<string>();
   const out: Descriptor[] = [];
