@@ -328,6 +328,44 @@ describe('ivoc publish', () => {
     }
   });
 
+  it('a staged layer (read with a size check only) that changed on disk is refused at commit and reported: exit 3, nothing committed', async () => {
+    const proxy = await startFaultProxy(anonymous);
+    try {
+      // Over 16 MiB, so it is staged during the validation, which the cache answers here.
+      const layer = await buildLayer([file('/opt/app/weights.bin', { size: 18 << 20, kind: 'random' })]);
+      const src = await layoutOf(compliantWebImage([base, app, layer], goodLabels));
+      const cache = { IVOC_CACHE_DIR: join(scratch, 'cache-corrupt-staged') };
+      expect((await runIvoc(['lint', src, '-q'], cache)).code).toBe(0);
+      const path = join(src.slice('oci:'.length, -':v1'.length), 'blobs', 'sha256', layer.digest.slice(7));
+      const bytes = await readFile(path);
+      bytes[5 << 20] = (bytes[5 << 20] ?? 0) ^ 0xff;
+      await writeFile(path, bytes);
+      const repository = repo('corrupt-staged');
+      const result = await publish([src, `${proxy.host}/${repository}:v1`], cache);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/digest mismatch/);
+      expect(result.stderr).toContain(layer.digest);
+      // The staged session was filled and its closing PUT refused by the registry (it hashes
+      // what it received); the upload after the verdict read the layer verified and stopped.
+      const about = (r: { method: string; path: string }) =>
+        r.path.includes(encodeURIComponent(layer.digest));
+      expect(proxy.requests.filter((r) => r.method === 'PATCH').length).toBeGreaterThan(0);
+      const closing = proxy.requests.filter((r) => r.method === 'PUT' && about(r));
+      expect(closing.length).toBeGreaterThan(0);
+      expect(closing.every((r) => r.status !== undefined && r.status >= 400)).toBe(true);
+      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
+      const client = new RegistryClient(anonymous);
+      try {
+        expect(await client.headBlob(repository, layer.digest)).toBeUndefined();
+      } finally {
+        await client.close();
+      }
+      expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('stages a large layer of a passing image while validating, and commits it after the verdict', async () => {
     const proxy = await startFaultProxy(anonymous);
     try {

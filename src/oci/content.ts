@@ -10,6 +10,14 @@ import type { ImageReference } from './reference.js';
 
 export interface FetchOptions {
   signal?: AbortSignal;
+  /**
+   * 'size': check only the blob's size as it flows, not its digest. For a
+   * reader whose bytes are verified elsewhere anyway: publish's early uploads
+   * read the same local blob the validation reads (and verifies) at the same
+   * time, and the registry checks the digest before it commits the upload.
+   * Local transports honour it; others always verify the digest. Default 'digest'.
+   */
+  verify?: 'digest' | 'size';
 }
 
 /** Reads a blob or manifest by descriptor. The stream is verified (digest and size) as it flows. */

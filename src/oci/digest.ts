@@ -180,9 +180,9 @@ export class DigestVerifier {
 export class VerifyingStream extends Transform {
   private readonly verifier: DigestVerifier;
 
-  constructor(expected: VerifyTarget, image?: string) {
+  constructor(expected: VerifyTarget, image?: string, options: { sizeOnly?: boolean } = {}) {
     super();
-    this.verifier = new DigestVerifier(expected, image);
+    this.verifier = new DigestVerifier(expected, image, options);
   }
 
   get bytes(): number {

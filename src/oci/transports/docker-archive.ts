@@ -104,7 +104,7 @@ export class DockerArchiveSource implements ImageSource {
     return (await this.load()).manifestDescriptor;
   }
 
-  async fetch(descriptor: Descriptor, _options?: FetchOptions): Promise<Readable> {
+  async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable> {
     const image = await this.load();
     if (descriptor.digest === image.manifestDescriptor.digest) {
       return verified(Readable.from([image.manifestBytes]), descriptor, this.name);
@@ -120,7 +120,7 @@ export class DockerArchiveSource implements ImageSource {
         blob: descriptor.digest,
       });
     }
-    return verified(opened.stream, descriptor, this.name);
+    return verified(opened.stream, descriptor, this.name, options?.verify);
   }
 
   async close(): Promise<void> {}

@@ -3,6 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ImageError } from '../../errors.js';
+import type { FetchOptions } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { parseDigest, VerifyingStream } from '../digest.js';
 import type { TarIndex } from './tar-index.js';
@@ -101,9 +102,17 @@ export function blobPath(digest: string, image?: string): string {
   return `blobs/${algorithm}/${hex}`;
 }
 
-/** Wraps a raw stream in a verifier; errors of either end up on the returned stream. */
-export function verified(raw: Readable, descriptor: Descriptor, image?: string): Readable {
-  const verifier = new VerifyingStream(descriptor, image);
+/**
+ * Wraps a raw stream in a verifier (the size only, with `verify: 'size'`: see
+ * FetchOptions); errors of either end up on the returned stream.
+ */
+export function verified(
+  raw: Readable,
+  descriptor: Descriptor,
+  image?: string,
+  verify: FetchOptions['verify'] = 'digest',
+): Readable {
+  const verifier = new VerifyingStream(descriptor, image, { sizeOnly: verify === 'size' });
   raw.on('error', (error) => verifier.destroy(error));
   verifier.on('close', () => {
     if (!raw.destroyed) raw.destroy();

@@ -88,7 +88,7 @@ export class OciLayoutSource implements ImageSource {
     );
   }
 
-  async fetch(descriptor: Descriptor, _options?: FetchOptions): Promise<Readable> {
+  async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable> {
     const path = blobPath(descriptor.digest, this.name);
     const opened = await this.store.open(path);
     if (!opened) {
@@ -97,7 +97,7 @@ export class OciLayoutSource implements ImageSource {
         blob: descriptor.digest,
       });
     }
-    return verified(opened.stream, descriptor, this.name);
+    return verified(opened.stream, descriptor, this.name, options?.verify);
   }
 
   async close(): Promise<void> {}
