@@ -50,7 +50,7 @@ export class DirectoryStore implements LayoutStore {
   async open(path: string): Promise<{ stream: Readable; size: number } | undefined> {
     const size = await this.size(path);
     if (size === undefined) return undefined;
-    return { stream: createReadStream(join(this.location, path), { highWaterMark: 256 * 1024 }), size };
+    return { stream: createReadStream(join(this.location, path), { highWaterMark: blobReadBytes }), size };
   }
 
   async size(path: string): Promise<number | undefined> {
@@ -95,6 +95,14 @@ export class TarStore implements LayoutStore {
     return this.index.get(path)?.size;
   }
 }
+
+/**
+ * Read size for blob files. Each read is a thread-pool round trip and a fresh
+ * buffer: 1 MiB reads instead of 256 KiB took a cold lint of the 1.5 GB bench
+ * layout from ~3.95 to ~3.5 s and ~6.1 to ~5.1 CPU-s (2 cores; half of it
+ * system time). It matches the zlib input slice (decompress.ts).
+ */
+export const blobReadBytes = 1024 * 1024;
 
 /** `blobs/<algorithm>/<hex>`; the digest is validated first, so no path tricks. */
 export function blobPath(digest: string, image?: string): string {

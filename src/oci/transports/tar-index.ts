@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageError } from '../../errors.js';
+import { blobReadBytes } from './layout-store.js';
 
 /**
  * Random access into an uncompressed tar file: one pass over the headers
@@ -80,7 +81,7 @@ export class TarIndex {
     return createReadStream(this.file, {
       start: member.offset,
       end: member.offset + member.size - 1,
-      highWaterMark: 256 * 1024,
+      highWaterMark: blobReadBytes,
     });
   }
 
