@@ -556,33 +556,37 @@ async function measurePublish() {
     const upload = { runs: [], requests: [], layerUploads: [] };
     const layers = facts.manifest.layers.map((l) => l.digest);
     const lintEnv = await freshCache('republish-lint');
-    const dest = `${p.host}/bench-pub/large-${stamp}-w0:1`;
+    // Timed directly against the registry, as the reference is: through the proxy each of our
+    // ~19 requests (vs the reference's 2) would carry the proxy's own cost (~40-90 ms in all here).
+    const dest = `${REGISTRY}/bench-pub/large-${stamp}-w0:1`;
     loadBefore = load();
     t = await alternate(
       {
-        ours: async (i) => {
-          p.clearLog();
-          const ms = await publish(dest, warm, ['--revision', `abc${i}`]);
-          upload.runs.push(p.requests.reduce((a, q) => a + q.bytesReceived, 0));
-          upload.requests.push(p.requests.length);
-          upload.layerUploads.push(
-            p.requests.filter(
-              (q) => q.method !== 'GET' && q.method !== 'HEAD' && layers.some((d) => q.path.includes(d)),
-            ).length,
-          );
-          return ms;
-        },
+        ours: (i) => publish(dest, warm, ['--revision', `abc${i}`]),
         reference: configLint(`${REGISTRY}/bench/large:1`, lintEnv),
       },
       REPS,
     );
+    // Bytes: separate re-publishes of the same kind through the fault proxy, which counts them.
+    const proxied = `${p.host}/bench-pub/large-${stamp}-w0:1`;
+    for (let i = 0; i < 3; i++) {
+      p.clearLog();
+      await publish(proxied, warm, ['--revision', `counted${i}`]);
+      upload.runs.push(p.requests.reduce((a, q) => a + q.bytesReceived, 0));
+      upload.requests.push(p.requests.length);
+      upload.layerUploads.push(
+        p.requests.filter(
+          (q) => q.method !== 'GET' && q.method !== 'HEAD' && layers.some((d) => q.path.includes(d)),
+        ).length,
+      );
+    }
     results.republish = { ours: stats(t.ours), reference: stats(t.reference), target: 1.5, load: loadBefore };
     results.republishBytes = { ...upload, median: median(upload.runs), max: Math.max(...upload.runs) };
   } finally {
     await p.close();
   }
   note(
-    '4: publish runs with `--fail-on never` (bench/large carries no IVOA labels, so its verdict is fail and publish would refuse it) and `-q`. The issue-4 target (≤ 1.0 × skopeo copy) is read against the **cold** publish (4a): its validation includes a full scan of the 1.5 GB image; 4b shows the same with the layer-facts cache primed by one lint of the layout. Each repetition pushes into a new, empty repository on both sides (same registry, so blobs already stored are not re-stored on disk, for both sides alike). 4c re-publishes into the first warm repository through the fault proxy with the warm cache; its reference is the config-only lint of measurement 1 (fresh cache kept across reps).',
+    '4: publish runs with `--fail-on never` (bench/large carries no IVOA labels, so its verdict is fail and publish would refuse it) and `-q`. The issue-4 target (≤ 1.0 × skopeo copy) is read against the **cold** publish (4a): its validation includes a full scan of the 1.5 GB image; 4b shows the same with the layer-facts cache primed by one lint of the layout. Each repetition pushes into a new, empty repository on both sides (same registry, so blobs already stored are not re-stored on disk, for both sides alike). 4c re-publishes into the first warm repository with the warm cache, timed directly against the registry like its reference, the config-only lint of measurement 1 (fresh cache kept across reps); the bytes are counted in three more re-publishes of the same kind through the fault proxy.',
   );
 }
 
