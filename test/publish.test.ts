@@ -375,6 +375,7 @@ describe('ivoc publish', () => {
       const repository = repo('staged');
       const result = await publish([src, `${proxy.host}/${repository}:v1`, '--format', 'json']);
       expect(result.code).toBe(0);
+      expect(result.stderr).not.toMatch(/Warning/);
       const out = JSON.parse(result.stdout) as PublishJson;
       for (const digest of [base.digest, app.digest, big.digest]) {
         expect(out.blobs.find((b) => b.digest === digest)?.outcome).toBe('uploaded');
