@@ -325,7 +325,7 @@ async function measureLint() {
 
 async function measureStatic() {
   const image = `${REGISTRY}/bench/large:1`;
-  const reps = Math.min(REPS, 3);
+  const reps = Math.min(REPS, 5);
   const ours = async () =>
     (
       await runOnce(NODE, [IVOC, 'lint', `docker://${image}`, '--format', 'json'], {
@@ -480,7 +480,7 @@ async function measurePublish() {
   const facts = layoutFacts('large');
   const src = `oci:${facts.dir}:${facts.tag}`;
   const stamp = Date.now().toString(36);
-  const reps = Math.min(REPS, 3);
+  const reps = Math.min(REPS, 5);
   const publish = async (dest, env, extra = []) =>
     (
       await runOnce(
