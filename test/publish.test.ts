@@ -731,6 +731,48 @@ describe('ivoc publish: atomicity', () => {
     expect(await digestAt(anonymous, repository, 'v1')).toBe(oldDigest);
   });
 
+  it('the early read of the fallback tag refused (403) is made again when needed: the report is attached', async () => {
+    const { repository, src } = await existing('fallback-read-refused');
+    proxy.clearFaults();
+    proxy.clearLog();
+    const refused = proxy.addFault({
+      method: 'GET',
+      path: /\/manifests\/sha256-[0-9a-f]{64}$/,
+      times: 1,
+      fault: { kind: 'error', status: 403 },
+    });
+    const result = await publish([src, `${proxy.host}/${repository}:v1`, '--format', 'json']);
+    proxy.clearFaults();
+    expect(refused.fired).toBe(1);
+    expect(result.code).toBe(0);
+    const out = JSON.parse(result.stdout) as PublishJson;
+    expect(out.report?.via).toBe('fallback-tag');
+    const reads = proxy.requests.filter((r) => r.method === 'GET' && /\/manifests\/sha256-/.test(r.path));
+    // Refused early, read again after the artifact went up (no such tag yet: a new index).
+    expect(reads.map((r) => r.status)).toEqual([403, 404]);
+    const index = JSON.parse(
+      (await manifestAt(anonymous, repository, out.report!.tag!)).bytes.toString(),
+    ) as ImageIndex;
+    expect(index.manifests.map((d) => d.digest)).toContain(out.report?.digest);
+  });
+
+  it('a 201 to an upload POST for a blob the registry lacks is not taken as an upload: exit 3, tag untouched', async () => {
+    const { repository, oldDigest, src } = await existing('post-201');
+    proxy.clearFaults();
+    proxy.clearLog();
+    proxy.addFault({
+      method: 'POST',
+      path: /\/blobs\/uploads\/$/,
+      fault: { kind: 'error', status: 201, body: '' },
+    });
+    const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+    proxy.clearFaults();
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/answered 201 to an upload it was not sent/);
+    expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
+    expect(await digestAt(anonymous, repository, 'v1')).toBe(oldDigest);
+  });
+
   it('connection cut on every layer upload: exit 3, tag untouched, no manifest pushed', async () => {
     const { repository, oldDigest, src } = await existing('atomic-reset');
     proxy.clearFaults();

@@ -233,7 +233,7 @@ export interface ExecuteOptions {
   target?: RegistryTarget;
 }
 
-/** Pushes a plan: per platform layers, config, (verify), manifest; then the index, reports, tags. */
+/** Pushes a plan: per platform layers and config, then its manifest; then the index, reports, tags. */
 export async function executePublish(
   source: ImageSource,
   plan: PublishPlan,
@@ -310,7 +310,7 @@ export async function executePublish(
   }
 }
 
-/** Per platform: layers and config, (verify), manifest. Returns what happened to each blob. */
+/** Per platform: layers and config, then the manifest. Returns what happened to each blob. */
 async function pushImages(
   source: ImageSource,
   target: RegistryTarget,

@@ -102,7 +102,7 @@ export async function pushReportBlobs(
  * up: whether it serves the referrers API (a 404 means it does not), and the
  * `sha256-<hex>` fallback index as it stands. Both are reads, so publish asks
  * them while the image itself is still being pushed; attachReport uses what
- * it needs and drops the rest (failures included).
+ * it needs and drops the rest (a failed early read of the index is read again).
  */
 export interface ReferrersProbe {
   /** True when `GET /v2/<name>/referrers/<digest>` answered with an index. */
@@ -169,14 +169,24 @@ export async function attachReport(
     await settled(probe);
     throw error;
   }
-  // OCI-Subject: the registry indexed the subject. A registry that serves the referrers API
-  // without sending that header (some predate it) indexes it too.
-  if (put.subjectProcessed || (await probe.api)) {
+  // OCI-Subject: the registry indexed the subject.
+  if (put.subjectProcessed) {
     await settled(probe);
     return { descriptor: artifact.descriptor, via: 'referrers' };
   }
+  // Some registries serve the referrers API without sending that header (they predate it):
+  // where the probe found the API, its listing must now show the artifact.
+  if (await probe.api) {
+    const listed = await target.client.referrers(repository, subject.digest, request).catch(() => undefined);
+    if (listed?.some((d) => d.digest === artifact.descriptor.digest)) {
+      await settled(probe);
+      return { descriptor: artifact.descriptor, via: 'referrers' };
+    }
+  }
   const tag = fallbackTag(subject.digest);
-  const index = await probe.existing;
+  // Read early, perhaps before the repository existed: a registry may have refused that read
+  // (401/403 rather than 404 for a repository it does not know yet), so a failure is read again.
+  const index = await probe.existing.catch(() => existingFallbackIndex(target, tag, fetchOptions));
   const manifests = index.manifests.filter((d) => d.digest !== artifact.descriptor.digest);
   manifests.push(artifact.descriptor);
   const merged: ImageIndex = { ...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };

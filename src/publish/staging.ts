@@ -130,7 +130,8 @@ export class EarlyUploads {
     await this.running;
     await Promise.all([...this.staged.values()].map((staged) => staged.cancel().catch(() => undefined)));
     this.staged.clear();
-    // Closing PUTs already sent (a signal after the verdict) are let finish: nothing left in flight.
+    // Closing PUTs in flight (a signal after the verdict) were aborted with the signal; each then
+    // deletes its session (commitOne). Waited for: nothing is left in flight.
     await Promise.all(this.commits);
   }
 }

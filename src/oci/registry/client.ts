@@ -662,8 +662,17 @@ export class RegistryClient {
     });
     if (started.status !== 202) {
       if (started.status === 201) {
-        // The registry took the blob as it stands (it had it): nothing to close or cancel.
+        // The registry says it took the blob as it stands (it had it), but this POST named no
+        // digest: the 201 confirms nothing until a HEAD finds this digest, of this size.
         await started.body.dump().catch(() => undefined);
+        const found = await this.headBlob(repository, digest, options);
+        if (found === undefined || (found.size >= 0 && found.size !== size)) {
+          throw new TransportError(
+            'ERR_REGISTRY',
+            'the registry answered 201 to an upload it was not sent, and does not have the blob',
+            context,
+          );
+        }
         return { commit: async () => {}, cancel: async () => {} };
       }
       throw await this.http.fail(started, site);
