@@ -27,7 +27,7 @@ import {
 } from '../fixtures/index.js';
 import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/descriptor.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
-import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
+import { type FaultProxy, type ProxiedRequest, startFaultProxy } from './env/fault-proxy.js';
 import { resetTokenLifetime, setTokenLifetime } from './env/token-server.js';
 import { runIvoc } from './support/cli.js';
 import { compliantLabels, compliantWebImage } from './support/web-image.js';
@@ -297,20 +297,23 @@ describe('ivoc publish', () => {
     }
   });
 
-  it('a layer that changed on disk after its validation was cached fails the upload: exit 3, nothing committed', async () => {
+  /**
+   * Lints an image with LAYER into a fresh cache, then flips the byte at OFFSET of the layer's
+   * blob in the layout (same size: the cached verdict still passes, the bytes no longer match)
+   * and publishes it through a fault proxy. Checks that it is reported and nothing committed:
+   * exit 3 naming the layer, no tag, no blob, no manifest PUT. Returns the proxy's log.
+   */
+  async function publishChangedOnDisk(name: string, layer: Layer, offset: number): Promise<ProxiedRequest[]> {
     const proxy = await startFaultProxy(anonymous);
     try {
-      const layer = await buildLayer([file('/opt/app/blob.bin', { size: 2 << 20, kind: 'random' })]);
-      const image = compliantWebImage([base, app, layer], goodLabels);
-      const src = await layoutOf(image);
-      const cache = { IVOC_CACHE_DIR: join(scratch, 'cache-corrupt') };
+      const src = await layoutOf(compliantWebImage([base, app, layer], goodLabels));
+      const cache = { IVOC_CACHE_DIR: join(scratch, `cache-${name}`) };
       expect((await runIvoc(['lint', src, '-q'], cache)).code).toBe(0);
-      // Same size, one byte changed: the cached verdict still passes, the bytes no longer match.
       const path = join(src.slice('oci:'.length, -':v1'.length), 'blobs', 'sha256', layer.digest.slice(7));
       const bytes = await readFile(path);
-      bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
+      bytes[offset] = (bytes[offset] ?? 0) ^ 0xff;
       await writeFile(path, bytes);
-      const repository = repo('corrupt-after-lint');
+      const repository = repo(name);
       const result = await publish([src, `${proxy.host}/${repository}:v1`], cache);
       expect(result.code).toBe(3);
       expect(result.stderr).toMatch(/digest mismatch/);
@@ -323,47 +326,28 @@ describe('ivoc publish', () => {
         await client.close();
       }
       expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
+      return [...proxy.requests];
     } finally {
       await proxy.close();
     }
+  }
+
+  it('a layer that changed on disk after its validation was cached fails the upload: exit 3, nothing committed', async () => {
+    const layer = await buildLayer([file('/opt/app/blob.bin', { size: 2 << 20, kind: 'random' })]);
+    await publishChangedOnDisk('corrupt-after-lint', layer, 1000);
   });
 
   it('a staged layer (read with a size check only) that changed on disk is refused at commit and reported: exit 3, nothing committed', async () => {
-    const proxy = await startFaultProxy(anonymous);
-    try {
-      // Over 16 MiB, so it is staged during the validation, which the cache answers here.
-      const layer = await buildLayer([file('/opt/app/weights.bin', { size: 18 << 20, kind: 'random' })]);
-      const src = await layoutOf(compliantWebImage([base, app, layer], goodLabels));
-      const cache = { IVOC_CACHE_DIR: join(scratch, 'cache-corrupt-staged') };
-      expect((await runIvoc(['lint', src, '-q'], cache)).code).toBe(0);
-      const path = join(src.slice('oci:'.length, -':v1'.length), 'blobs', 'sha256', layer.digest.slice(7));
-      const bytes = await readFile(path);
-      bytes[5 << 20] = (bytes[5 << 20] ?? 0) ^ 0xff;
-      await writeFile(path, bytes);
-      const repository = repo('corrupt-staged');
-      const result = await publish([src, `${proxy.host}/${repository}:v1`], cache);
-      expect(result.code).toBe(3);
-      expect(result.stderr).toMatch(/digest mismatch/);
-      expect(result.stderr).toContain(layer.digest);
-      // The staged session was filled and its closing PUT refused by the registry (it hashes
-      // what it received); the upload after the verdict read the layer verified and stopped.
-      const about = (r: { method: string; path: string }) =>
-        r.path.includes(encodeURIComponent(layer.digest));
-      expect(proxy.requests.filter((r) => r.method === 'PATCH').length).toBeGreaterThan(0);
-      const closing = proxy.requests.filter((r) => r.method === 'PUT' && about(r));
-      expect(closing.length).toBeGreaterThan(0);
-      expect(closing.every((r) => r.status !== undefined && r.status >= 400)).toBe(true);
-      expect(await digestAt(anonymous, repository, 'v1')).toBeUndefined();
-      const client = new RegistryClient(anonymous);
-      try {
-        expect(await client.headBlob(repository, layer.digest)).toBeUndefined();
-      } finally {
-        await client.close();
-      }
-      expect(proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/manifests/'))).toEqual([]);
-    } finally {
-      await proxy.close();
-    }
+    // Over 16 MiB, so it is staged during the validation, which the cache answers here.
+    const layer = await buildLayer([file('/opt/app/weights.bin', { size: 18 << 20, kind: 'random' })]);
+    const requests = await publishChangedOnDisk('corrupt-staged', layer, 5 << 20);
+    // The staged session was filled and its closing PUT refused by the registry (it hashes
+    // what it received); the upload after the verdict read the layer verified and stopped.
+    const about = (r: { method: string; path: string }) => r.path.includes(encodeURIComponent(layer.digest));
+    expect(requests.filter((r) => r.method === 'PATCH').length).toBeGreaterThan(0);
+    const closing = requests.filter((r) => r.method === 'PUT' && about(r));
+    expect(closing.length).toBeGreaterThan(0);
+    expect(closing.every((r) => r.status !== undefined && r.status >= 400)).toBe(true);
   });
 
   it('stages a large layer of a passing image while validating, and commits it after the verdict', async () => {
