@@ -55,9 +55,10 @@ export interface ImageSource extends Fetcher, Resolver {
 
 export interface PushOptions extends FetchOptions {
   /**
-   * The content is a stream from Fetcher.fetch (verified as it flows, a
-   * mismatch an error before its end): the pusher counts its bytes but does
-   * not hash it again. (A registry checks the digest itself on the closing PUT.)
+   * The content's digest is checked elsewhere: it is a stream from
+   * Fetcher.fetch, verified as it flows (a mismatch an error before its end),
+   * or read with `verify: 'size'` for an upload the registry hashes before it
+   * commits. The pusher counts its bytes but does not hash them.
    */
   verified?: boolean;
 }

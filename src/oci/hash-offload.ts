@@ -4,11 +4,11 @@ import { IvocError } from '../errors.js';
 /**
  * SHA-256 of large streams on a worker thread.
  *
- * A cold scan hashes every byte twice on the main thread (the blob digest and
- * the uncompressed diff_id): ~3.4 GB for the 1.5 GB bench image, a third of
- * the main thread's time, while the second core waits for work. Here the
- * main thread only copies each chunk into a shared ring (~13 GB/s) and a
- * worker hashes it (~1.3 GB/s, SHA-NI), in parallel.
+ * A cold scan hashes every blob it reads (and, with IVOC_VERIFY_DIFF_IDS=1,
+ * every uncompressed tar too): on the main thread that took a large share of
+ * its time while the second core waited for work. Here the main thread only
+ * copies each chunk into a shared ring (~13 GB/s) and a worker hashes it
+ * (~1.3 GB/s, SHA-NI), in parallel.
  *
  * One worker for the process, fed through one SharedArrayBuffer ring rather
  * than postMessage: no allocation, no message per chunk. Records are

@@ -322,8 +322,8 @@ async function pushImages(
   for (const image of plan.images) {
     // Atomicity: a manifest goes up only once every blob it names is confirmed at DEST: by a
     // HEAD 200 before any upload ('present'), or by the registry's 201 to the mount or to the
-    // upload's closing PUT (its Docker-Content-Digest checked), or by a HEAD after a retried
-    // upload (transfer.ts). A failed upload throws, so the manifest is never reached. The
+    // upload's closing PUT (its Docker-Content-Digest checked when sent), or by a HEAD after a
+    // retried upload (transfer.ts) or after a 201 to an upload that named no digest (client.ts). A failed upload throws, so the manifest is never reached. The
     // layers and the new config go at once: they do not depend on each other.
     const [layerResults, configOutcome] = await settledBoth(
       transferBlobs(source, target, image.layers, {

@@ -105,7 +105,7 @@ export async function pushReportBlobs(
  * it needs and drops the rest (a failed early read of the index is read again).
  */
 export interface ReferrersProbe {
-  /** True when `GET /v2/<name>/referrers/<digest>` answered with an index. */
+  /** True when `GET /v2/<name>/referrers/<digest>` answered 200 (the API exists). */
   api: Promise<boolean>;
   /** The fallback tag's index, or an empty one when the tag does not exist. */
   existing: Promise<ImageIndex>;
@@ -138,9 +138,9 @@ async function settled(probe: ReferrersProbe): Promise<void> {
 /**
  * Pushes the artifact's blobs (unless `blobsPushed`: pushReportBlobs did) and
  * manifest, then keeps the fallback tag when the registry needs it: when it
- * neither answered the manifest with `OCI-Subject` nor serves the referrers
- * API. `probe` is probeReferrers(subject), started earlier; without it the
- * probe goes out together with the artifact.
+ * neither answered the manifest with `OCI-Subject` nor lists the artifact
+ * through the referrers API. `probe` is probeReferrers(subject), started
+ * earlier; without it the probe goes out together with the artifact.
  */
 export async function attachReport(
   target: RegistryTarget,
