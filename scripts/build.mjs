@@ -8,7 +8,7 @@ import { generateSchemaValidators } from './schema-validators.mjs';
 
 /**
  * The build's identity: a hash of every input of the bundle we own (src/,
- * spec/, package.json, package-lock.json). Caches of derived results (src/oci/layer/cache.ts:
+ * spec/, package.json, package-lock.json, this script). Caches of derived results (src/oci/layer/cache.ts:
  * rule results, scan summaries) are keyed by it, so a changed rule never
  * meets a result an older build computed; layer facts are not (factsVersion).
  */
@@ -22,6 +22,8 @@ async function buildId() {
   }
   // The lockfile too: a dependency a rule relies on may change with it alone.
   files.push('package.json', 'package-lock.json');
+  // And this script: its plugins patch what goes into the bundle.
+  files.push('scripts/build.mjs');
   for (const file of files.sort()) {
     hash.update(`${file}\0`);
     hash.update(await readFile(file));
@@ -59,21 +61,114 @@ const undiciWithoutHttp2 = {
   },
 };
 
-await build({
-  entryPoints: { cli: 'src/cli/main.ts' },
+/**
+ * undici compiles llhttp (its HTTP parser, WebAssembly) on the first
+ * connection. V8's optimising tier for it costs ~150 ms of a short
+ * command's life, while Liftoff (the baseline compiler) is plenty for
+ * parsing headers: so llhttp is compiled with `--liftoff-only`, eagerly,
+ * and the flags are put back at once. Why not for the whole process: V8
+ * rejects Node's built-in code cache while any flag differs from its
+ * default, and every built-in module loaded after such a change compiles
+ * from source (measured: the ~65 modules an inspect loads, ~10 ms more).
+ * The module compiled inside the window has no tier-up (dynamic tiering was
+ * off when it was made), so it stays on Liftoff after the flags are back.
+ * The build fails if undici's source no longer has the two calls patched.
+ */
+const llhttpOnLiftoff = {
+  name: 'llhttp-on-liftoff',
+  setup(build) {
+    build.onLoad({ filter: /undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const calls = source.split('new WebAssembly.Module(').length - 1;
+      if (calls !== 2)
+        throw new Error(`undici client-h1.js: expected 2 WebAssembly.Module calls, found ${calls}`);
+      return {
+        contents: source.replaceAll('new WebAssembly.Module(', "require('ivoc-llhttp-compile')("),
+        loader: 'js',
+      };
+    });
+    build.onResolve({ filter: /^ivoc-llhttp-compile$/ }, () => ({
+      path: 'ivoc-llhttp-compile',
+      namespace: 'ivoc',
+    }));
+    build.onLoad({ filter: /^ivoc-llhttp-compile$/, namespace: 'ivoc' }, () => ({
+      contents: `const { setFlagsFromString } = require('node:v8');
+module.exports = function compileOnLiftoff(bytes) {
+  setFlagsFromString('--liftoff-only');
+  setFlagsFromString('--no-wasm-lazy-compilation');
+  try {
+    return new WebAssembly.Module(bytes);
+  } finally {
+    // --liftoff-only also turned tier-up and dynamic tiering off: all four back to V8's defaults.
+    setFlagsFromString('--no-liftoff-only');
+    setFlagsFromString('--wasm-tier-up');
+    setFlagsFromString('--wasm-dynamic-tiering');
+    setFlagsFromString('--wasm-lazy-compilation');
+  }
+};`,
+      loader: 'js',
+    }));
+  },
+};
+
+const id = await buildId();
+
+/**
+ * The CLI is one CommonJS bundle, dist/ivoc.cjs, run by dist/cli.js
+ * (src/cli/launch.ts) through vm.Script with a V8 code cache: ES modules
+ * have no code cache in Node 20, and compiling was the largest share of a
+ * short command's own time. The bundle is a single function expression
+ * (banner and footer) taking CommonJS's five arguments; its first line
+ * names the build, which keys the cache. Commands are still imported
+ * lazily: esbuild turns each import() into a require of code in the same
+ * file, which V8 compiles only when it first runs.
+ */
+const bundled = await build({
+  entryPoints: { ivoc: 'src/cli/main.ts' },
+  metafile: true,
   outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   sourcemap: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // Licence comments go to dist/*.LEGAL.txt: the bundle must be ASCII (checked below).
+  legalComments: 'external',
+  charset: 'ascii',
   logLevel: 'warning',
-  define: { __IVOC_BUILD_ID__: JSON.stringify(await buildId()) },
+  define: { __IVOC_BUILD_ID__: JSON.stringify(id), 'import.meta.url': '__ivocModuleUrl' },
   // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
   external: ['dockerode', 'ssh2', 'cpu-features'],
-  plugins: [undiciWithoutHttp2],
+  plugins: [undiciWithoutHttp2, llhttpOnLiftoff],
   banner: {
-    js: "import { createRequire as __ivocCreateRequire } from 'node:module'; const require = __ivocCreateRequire(import.meta.url);",
+    js: `/* ivoc build ${id} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
   },
+  footer: { js: '})' },
 });
+
+await build({
+  entryPoints: { cli: 'src/cli/launch.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  logLevel: 'warning',
+});
+
+// vm.Script runs the bundle without an ES module loader: an import() left in it (of an external module) would fail at run time.
+for (const [file, output] of Object.entries(bundled.metafile.outputs)) {
+  for (const entry of output.imports) {
+    if (entry.kind === 'dynamic-import')
+      throw new Error(`${file}: import('${entry.path}') is left in the bundle; require it`);
+  }
+}
+
+// The launcher reads the bundle as latin1 (no decoding): any other byte would be misread.
+const bundle = await readFile('dist/ivoc.cjs');
+const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
+if (nonAscii !== -1) throw new Error(`dist/ivoc.cjs: byte ${nonAscii} is not ASCII`);

@@ -103,8 +103,8 @@ let loading: Promise<typeof Dockerode> | undefined;
 export function loadDockerode(): Promise<typeof Dockerode> {
   loading ??= (async () => {
     deferOptionalModules();
-    const { default: Docker } = await import('dockerode');
-    return Docker;
+    // require, not import(): dockerode is CommonJS, and the CLI bundle runs as a script (scripts/build.mjs).
+    return requireHere('dockerode') as typeof Dockerode;
   })();
   return loading;
 }

@@ -6,7 +6,7 @@
  */
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -94,6 +94,88 @@ describe('the built CLI', () => {
     expect(warm.code).toBe(cold.code);
     for (const absent of ['zlib', 'crypto', 'child_process', 'worker_threads'])
       expect(warm.modules).not.toContain(absent);
+  });
+});
+
+describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
+  const input = `oci-archive:${example}`;
+  const codeFiles = async (cacheDir: string) =>
+    (await readdir(join(cacheDir, 'code')).catch(() => [] as string[])).filter((name) =>
+      name.endsWith('.v8'),
+    );
+
+  it('is made by the first run of a command, used as it is by the next, and changes nothing in the output', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-'));
+    const first = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(first.code, first.stderr).toBe(0);
+    const files = await codeFiles(cacheDir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^[0-9a-f]{32}-node\d+\.\d+\.\d+-[a-z0-9]+-inspect\.v8$/);
+    const path = join(cacheDir, 'code', files[0] as string);
+    const made = await stat(path);
+    expect(made.size).toBeGreaterThan(10_000);
+
+    const second = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    // Accepted, so not made again: a new cache is written to a new file and renamed over the old one.
+    const after = await stat(path);
+    expect(after.ino).toBe(made.ino);
+    expect(after.mtimeMs).toBe(made.mtimeMs);
+
+    // Another command has its own.
+    const lint = await runIvoc(['lint', input, '--rule', 'IVC-USER-001', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+    });
+    expect([0, 1]).toContain(lint.code);
+    expect((await codeFiles(cacheDir)).some((name) => name.endsWith('-lint.v8'))).toBe(true);
+  });
+
+  it('a corrupt cache is rejected, the command runs as without one, and the cache is made again', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-corrupt-'));
+    const clean = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(clean.code, clean.stderr).toBe(0);
+    const [file] = await codeFiles(cacheDir);
+    const path = join(cacheDir, 'code', file as string);
+    const size = (await stat(path)).size;
+    const garbage = Buffer.alloc(size, 0x5a);
+    await writeFile(path, garbage);
+
+    const run2 = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(run2.code, run2.stderr).toBe(0);
+    expect(run2.stderr).toBe('');
+    expect(run2.stdout).toBe(clean.stdout);
+    expect((await readFile(path)).equals(garbage)).toBe(false);
+  });
+
+  it('IVOC_CODE_CACHE=0, IVOC_NO_CACHE=1 and --no-cache write none; a cache directory that cannot be made is no error', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-off-'));
+    const off = await runIvoc(['inspect', input, '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+      IVOC_CODE_CACHE: '0',
+    });
+    expect(off.code, off.stderr).toBe(0);
+    const noCache = await runIvoc(['inspect', input, '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+      IVOC_NO_CACHE: '1',
+    });
+    expect(noCache.code, noCache.stderr).toBe(0);
+    const flag = await runIvoc(['inspect', input, '--format', 'json', '--no-cache'], {
+      IVOC_CACHE_DIR: cacheDir,
+    });
+    expect(flag.code, flag.stderr).toBe(0);
+    expect(await codeFiles(cacheDir)).toEqual([]);
+
+    // A regular file where the cache directory should be: nothing can be written under it.
+    const blocked = join(cacheDir, 'not-a-directory');
+    await writeFile(blocked, 'x');
+    const run2 = await runIvoc(['inspect', input, '--format', 'json'], {
+      IVOC_CACHE_DIR: blocked,
+      IVOC_NO_CACHE: '1',
+    });
+    expect(run2.code, run2.stderr).toBe(0);
+    expect(run2.stderr).toBe('');
+    expect(JSON.parse(run2.stdout).digest).toBe(JSON.parse(off.stdout).digest);
   });
 });
 

@@ -41,4 +41,5 @@ export async function main(argv: string[]): Promise<void> {
   process.exit(process.exitCode ?? 0);
 }
 
-await main(process.argv.slice(2));
+// Not awaited: the bundle is CommonJS (scripts/build.mjs); main() reports its own errors.
+void main(process.argv.slice(2));

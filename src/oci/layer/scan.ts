@@ -5,6 +5,7 @@ import type { ImageSource } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { canonicalSpec, type DiskCache, openCache } from './cache.js';
 import { type CaptureSpec, type LayerFacts, verifyDiffIdsFromEnv } from './facts.js';
+import { preferThroughputGc } from './gc-tuning.js';
 import { type PreparedSpec, prepareSpec, type ScanLayerOptions, scanLayer } from './scan-layer.js';
 
 /**
@@ -120,6 +121,7 @@ export async function scanImageLayers(
   }
 
   if (misses.length > 0) {
+    preferThroughputGc();
     // A layer another scan of this process is reading right now (same capture
     // spec) is awaited, not fetched again; if that scan fails, it is read here.
     const specKey = canonicalSpec(spec);

@@ -213,7 +213,7 @@ export async function runCredentialHelper(
   const program = `docker-credential-${helper}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
   // Loaded here: most runs use no helper, and child_process costs start-up time.
-  const { spawn } = await import('node:child_process');
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const result = await new Promise<{
     code: number | null;
     stdout: string;
