@@ -132,3 +132,25 @@ describe('scanImageLayers: concurrent scans share layers in flight', () => {
     expect(a.fetches.sort()).toEqual([base.digest, topA.digest].sort());
   });
 });
+
+describe('scanImageLayers: many layers at once', () => {
+  it('reads 12 layers 12 at a time without a MaxListenersExceededWarning on its shared abort signal', async () => {
+    const source = new MemorySource();
+    source.delay = 2;
+    const layers: Descriptor[] = [];
+    for (let i = 0; i < 12; i++) layers.push(source.add(await layer(String.fromCharCode(97 + i), 50_000)));
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const facts = await scanImageLayers(source, layers, spec, { cache: false, concurrency: 12 });
+      expect(facts).toHaveLength(12);
+      expect(source.maxActive).toBe(12);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+});

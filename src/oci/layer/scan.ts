@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { ImageError, IvocError } from '../../errors.js';
@@ -281,6 +282,11 @@ class ScanRun {
     this.layersDone = found.size;
     const outer = options.signal;
     this.signal = outer ? AbortSignal.any([this.controller.signal, outer]) : this.controller.signal;
+    // Each layer in flight listens on the shared signal a few times (its request,
+    // its stream, its scan): Node's default of 10 would warn of a leak from 4 layers
+    // at once (a 4-core machine's default), though every listener goes with its layer.
+    const listeners = Math.max(10, 4 * (options.concurrency ?? defaultConcurrency()));
+    setMaxListeners(listeners, this.controller.signal, this.signal);
   }
 
   get error(): unknown {
