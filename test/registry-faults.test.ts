@@ -48,6 +48,22 @@ describe('faults between client and registry', () => {
 
   const layer = () => image.layers[0]!;
 
+  it('keeps the connection after a HEAD: five blob checks one after another open at most one more', async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      // The first request probes the scheme (a connection of its own) and opens the pool's.
+      expect(await client.blobExists(repo, layer().descriptor.digest)).toBe(true);
+      proxy.clearLog();
+      for (let i = 0; i < 5; i++) expect(await client.blobExists(repo, layer().descriptor.digest)).toBe(true);
+      expect(proxy.requests.map((r) => r.method)).toEqual(['HEAD', 'HEAD', 'HEAD', 'HEAD', 'HEAD']);
+      // undici may open a second connection for a request sent in the tick the first
+      // one ended in; closing after each HEAD (undici's default) opened five.
+      expect(proxy.connections).toBeLessThanOrEqual(1);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('turns flipped bytes into ERR_DIGEST_MISMATCH naming the blob, never data', async () => {
     const client = new RegistryClient(proxy.host);
     try {

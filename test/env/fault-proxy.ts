@@ -83,6 +83,8 @@ export interface FaultProxy {
    * counts as the body is written; `completed` is set before the last byte).
    */
   requests: ProxiedRequest[];
+  /** Client connections accepted so far (clearLog resets it). */
+  readonly connections: number;
   addFault(rule: FaultRule): FaultHandle;
   clearFaults(): void;
   /** Sum of response body bytes sent downstream, optionally only for paths matching `path`. */
@@ -341,7 +343,9 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
   }
 
   const server = createServer(handle);
+  let connections = 0;
   server.on('connection', (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -360,6 +364,9 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     url: `http://${proxyHost}`,
     upstream: upstreamHost,
     requests,
+    get connections() {
+      return connections;
+    },
     addFault(rule: FaultRule): FaultHandle {
       const active: ActiveRule = { rule, fired: 0, removed: false };
       rules.push(active);
@@ -387,6 +394,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     },
     clearLog() {
       requests.length = 0;
+      connections = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {

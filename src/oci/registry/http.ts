@@ -186,6 +186,11 @@ export class RegistryHttp {
       headers: { 'user-agent': this.options.userAgent, ...headers },
       body: body ?? null,
       signal: signal ?? null,
+      // undici closes the connection after every HEAD unless told otherwise, in case a
+      // server sends a body anyway; registries do not (Go's client, as skopeo and
+      // containerd use it, keeps the connection too). A publish checks each layer with
+      // a HEAD: without this, each of them cost a new connection.
+      ...(method === 'HEAD' ? { reset: false } : {}),
     });
     return {
       status: response.statusCode,
