@@ -1,7 +1,7 @@
-// Bundles the CLI with esbuild: one file per lazily imported command, so a
+// Bundles the CLI with esbuild: one CommonJS file whose commands load lazily, so a
 // command loads only what it uses (start-up time is measured in bench/).
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { generateSchemaValidators } from './schema-validators.mjs';
@@ -32,7 +32,7 @@ async function buildId() {
   return hash.digest('hex').slice(0, 32);
 }
 
-// Stale chunks of earlier builds would pile up in dist/.
+// Files of earlier builds would pile up in dist/.
 await rm('dist', { recursive: true, force: true });
 await generateSchemaValidators();
 
@@ -112,6 +112,8 @@ module.exports = function compileOnLiftoff(bytes) {
 };
 
 const id = await buildId();
+/** Replaced after the build by a hash of the bundle itself (what the code cache is of): same length, so the source map holds. */
+const bundlePlaceholder = '0'.repeat(32);
 
 /**
  * The CLI is one CommonJS bundle, dist/ivoc.cjs, run by dist/cli.js
@@ -144,7 +146,7 @@ const bundled = await build({
   external: ['dockerode', 'ssh2', 'cpu-features'],
   plugins: [undiciWithoutHttp2, llhttpOnLiftoff],
   banner: {
-    js: `/* ivoc build ${id} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
+    js: `/* ivoc bundle ${bundlePlaceholder} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
   },
   footer: { js: '})' },
 });
@@ -160,15 +162,24 @@ await build({
   logLevel: 'warning',
 });
 
+// Checks of the bundle; a bundle that fails one is not left in dist/.
+const failBuild = async (message) => {
+  await rm('dist', { recursive: true, force: true });
+  throw new Error(message);
+};
 // vm.Script runs the bundle without an ES module loader: an import() left in it (of an external module) would fail at run time.
 for (const [file, output] of Object.entries(bundled.metafile.outputs)) {
   for (const entry of output.imports) {
-    if (entry.kind === 'dynamic-import')
-      throw new Error(`${file}: import('${entry.path}') is left in the bundle; require it`);
+    if (entry.kind === 'dynamic-import') await failBuild(`${file}: import('${entry.path}') is left in the bundle; require it`);
   }
 }
-
 // The launcher reads the bundle as latin1 (no decoding): any other byte would be misread.
 const bundle = await readFile('dist/ivoc.cjs');
 const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
-if (nonAscii !== -1) throw new Error(`dist/ivoc.cjs: byte ${nonAscii} is not ASCII`);
+if (nonAscii !== -1) await failBuild(`dist/ivoc.cjs: byte ${nonAscii} is not ASCII`);
+// The bundle's identity for its code cache (src/cli/launch.ts): a hash of what follows the first line's comment.
+const text = bundle.toString('latin1');
+const banner = `/* ivoc bundle ${bundlePlaceholder} */`;
+if (!text.startsWith(banner)) await failBuild('dist/ivoc.cjs: the banner is not first');
+const bundleHash = createHash('sha256').update(text.slice(banner.length)).digest('hex').slice(0, 32);
+await writeFile('dist/ivoc.cjs', `/* ivoc bundle ${bundleHash} */${text.slice(banner.length)}`, 'latin1');

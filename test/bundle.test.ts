@@ -6,7 +6,7 @@
  */
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -148,6 +148,50 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect((await readFile(path)).equals(garbage)).toBe(false);
   });
 
+  it('a run that read layers (GC flags changed, then restored) leaves a cache the next such run uses', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-layers-'));
+    const lint = () => runIvoc(['lint', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    const first = await lint();
+    expect([0, 1]).toContain(first.code);
+    const [file] = (await codeFiles(cacheDir)).filter((name) => name.endsWith('-lint.v8'));
+    const path = join(cacheDir, 'code', file as string);
+    const made = await stat(path);
+    // Layer facts and results gone: the next lint reads the layers again.
+    for (const dir of ['facts', 'images', 'blobs'])
+      await rm(join(cacheDir, dir), { recursive: true, force: true });
+    const second = await lint();
+    expect(second.code).toBe(first.code);
+    const after = await stat(path);
+    expect(after.ino).toBe(made.ino);
+    expect(after.mtimeMs).toBe(made.mtimeMs);
+  });
+
+  it('is not made by --help or a failed run, and one others could write is not used but made again', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-gates-'));
+    const help = await runIvoc(['inspect', '--help'], { IVOC_CACHE_DIR: cacheDir });
+    expect(help.code).toBe(0);
+    const usage = await runIvoc(['inspect'], { IVOC_CACHE_DIR: cacheDir });
+    expect(usage.code).toBe(2);
+    const missing = await runIvoc(['inspect', 'oci:/nonexistent/layout:1'], { IVOC_CACHE_DIR: cacheDir });
+    expect(missing.code).toBe(3);
+    expect(await codeFiles(cacheDir)).toEqual([]);
+
+    const good = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(good.code, good.stderr).toBe(0);
+    const [file] = await codeFiles(cacheDir);
+    const path = join(cacheDir, 'code', file as string);
+    expect((await stat(path)).mode & 0o077).toBe(0);
+    await chmod(path, 0o666);
+    const made = await stat(path);
+    const again = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(good.stdout);
+    // Not used, so made again: a new file renamed over it, ours alone.
+    const after = await stat(path);
+    expect(after.ino).not.toBe(made.ino);
+    expect(after.mode & 0o077).toBe(0);
+  });
+
   it('IVOC_CODE_CACHE=0, IVOC_NO_CACHE=1 and --no-cache write none; a cache directory that cannot be made is no error', async () => {
     const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-off-'));
     const off = await runIvoc(['inspect', input, '--format', 'json'], {
@@ -169,10 +213,7 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     // A regular file where the cache directory should be: nothing can be written under it.
     const blocked = join(cacheDir, 'not-a-directory');
     await writeFile(blocked, 'x');
-    const run2 = await runIvoc(['inspect', input, '--format', 'json'], {
-      IVOC_CACHE_DIR: blocked,
-      IVOC_NO_CACHE: '1',
-    });
+    const run2 = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: blocked });
     expect(run2.code, run2.stderr).toBe(0);
     expect(run2.stderr).toBe('');
     expect(JSON.parse(run2.stdout).digest).toBe(JSON.parse(off.stdout).digest);

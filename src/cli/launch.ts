@@ -1,10 +1,20 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { Script } from 'node:vm';
+import { Script, constants as vmConstants } from 'node:vm';
 
 /**
  * The CLI's entry (dist/cli.js): runs the bundle (dist/ivoc.cjs) with a V8
@@ -15,21 +25,35 @@ import { Script } from 'node:vm';
  * calls compiled. With the cache, V8 deserialises the compiled code instead
  * (measured on a metadata-only `ivoc inspect`: ~229 -> ~210 ms, `node -e 0`
  * being ~113 ms). One cache per command name, made at the end of the first
- * run of that command, so that it holds the functions that command ran. A
- * cache V8 rejects (another Node, other V8 flags, another build) is made
- * again; one that cannot be read or written is no error, the command runs
- * as it would without. IVOC_CODE_CACHE=0 turns it off, as do --no-cache and
- * IVOC_NO_CACHE=1, which turn every cache off.
+ * run of that command that ends normally (exit 0 or 1, not --help), so that
+ * it holds the functions that command ran. A cache V8 rejects (another Node,
+ * other V8 flags) is made again; one that cannot be read or written is no
+ * error, the command runs as it would without. IVOC_CODE_CACHE=0 turns it
+ * off, as do --no-cache and IVOC_NO_CACHE=1, which turn every cache off.
+ *
+ * The cache is compiled code: it is used only from a directory and a file
+ * that the user running ivoc owns and nobody else can write (a cache
+ * directory restored from somewhere else is another user's code). With
+ * --enable-source-maps the bundle goes through Node's CommonJS loader instead,
+ * without the cache: Node 20 maps stack traces only for what that loader
+ * compiled.
  *
  * Kept to Node built-ins and no import of ours: it runs before anything else.
  */
 
+type Bundle = (
+  exports: object,
+  require: NodeJS.Require,
+  module: { exports: object },
+  filename: string,
+  dirname: string,
+) => void;
+
 const bundlePath = join(dirname(fileURLToPath(import.meta.url)), 'ivoc.cjs');
 
-/** The build's identity, from the bundle's first line (`/* ivoc build ID *\/`), for the cache file's name. */
-function buildIdOf(source: string): string {
-  const match = /^\/\* ivoc build ([0-9a-z-]+) \*\//.exec(source);
-  return match?.[1] ?? 'unknown';
+/** The bundle's identity, from its first line (`/* ivoc bundle HASH *\/`, a hash of the rest): names the cache file. */
+function bundleIdOf(source: string): string | undefined {
+  return /^\/\* ivoc bundle ([0-9a-f]{32}) \*\//.exec(source)?.[1];
 }
 
 /** $IVOC_CACHE_DIR, else $XDG_CACHE_HOME/ivoc, else ~/.cache/ivoc: as the layer cache (src/oci/layer/cache.ts). */
@@ -39,28 +63,50 @@ function cacheDir(env: NodeJS.ProcessEnv): string {
   return join(homedir(), '.cache', 'ivoc');
 }
 
-/** The code cache file for this bundle, Node and command (the first argument, when it is a command name). */
-function codeCachePath(source: string, argv: readonly string[], env: NodeJS.ProcessEnv): string {
-  const first = argv[0];
-  const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'none';
-  const name = `${buildIdOf(source)}-node${process.versions.node}-${process.arch}-${command}.v8`;
-  return join(cacheDir(env), 'code', name);
+/** Options end at `--`; what follows is operands. */
+function optionsOf(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf('--');
+  return end === -1 ? argv : argv.slice(0, end);
+}
+
+/** Ours alone: a directory or file another user (or everyone) could have written is not trusted. */
+function trusted(stats: { uid: number; mode: number }): boolean {
+  const uid = process.getuid?.();
+  return (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;
 }
 
 function readCache(path: string): Buffer | undefined {
+  let fd: number;
   try {
-    return readFileSync(path);
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
   }
+  try {
+    // The file checked is the one read: no window between the check and the read.
+    if (!trusted(fstatSync(fd)) || !trusted(statSync(dirname(path)))) return undefined;
+    return readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Written whole or not at all (a temporary file renamed), so a concurrent run never reads half a cache. */
-function writeCache(path: string, data: Buffer): void {
-  const temporary = `${path}.${process.pid}.tmp`;
+/**
+ * Written whole or not at all: a temporary file of its own (random name,
+ * created exclusively) renamed into place, so that concurrent runs, even in
+ * containers sharing the directory with the same pid, never leave half a
+ * cache. The caches of other bundles (older builds) are removed then.
+ */
+function writeCache(path: string, data: Buffer, bundleId: string): void {
+  const dir = dirname(path);
+  // Not node:crypto (its loading costs every command); the exclusive create catches a clash.
+  const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const temporary = `${path}.${unique}.tmp`;
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(temporary, data);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(temporary, data, { flag: 'wx', mode: 0o600 });
     renameSync(temporary, path);
   } catch {
     try {
@@ -68,7 +114,24 @@ function writeCache(path: string, data: Buffer): void {
     } catch {
       // Nothing was written (the directory could not be made).
     }
+    return;
   }
+  try {
+    for (const name of readdirSync(dir)) {
+      if (name.endsWith('.v8') && !name.startsWith(`${bundleId}-`)) rmSync(join(dir, name), { force: true });
+    }
+  } catch {
+    // Pruning is a nicety.
+  }
+}
+
+/** With --enable-source-maps: Node's CommonJS loader, which maps stack traces through dist/ivoc.cjs.map. */
+function loadForSourceMaps(source: string): Bundle {
+  const holder = new Module(bundlePath) as Module & { _compile(code: string, filename: string): void };
+  holder.filename = bundlePath;
+  // The bundle's code starts on its second line: the prefix shifts only the banner's columns.
+  holder._compile(`module.exports=${source}`, bundlePath);
+  return holder.exports as Bundle;
 }
 
 function run(): void {
@@ -76,29 +139,48 @@ function run(): void {
   // The build checks that the bundle is ASCII: latin1 makes a one-byte string without decoding.
   const source = readFileSync(bundlePath, 'latin1');
   const argv = process.argv.slice(2);
-  // Off with IVOC_CODE_CACHE=0, and with every other cache (--no-cache, IVOC_NO_CACHE).
-  const noCache = /^(1|true|yes)$/i.test(env.IVOC_NO_CACHE ?? '') || argv.includes('--no-cache');
-  const enabled = env.IVOC_CODE_CACHE !== '0' && !noCache;
-  const path = enabled ? codeCachePath(source, argv, env) : undefined;
-  const cachedData = path === undefined ? undefined : readCache(path);
-  // The bundle is one function expression (esbuild's banner and footer): the script's value.
-  const script = new Script(source, { filename: bundlePath, ...(cachedData ? { cachedData } : {}) });
-  if (path !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
-    process.once('exit', () => {
-      // V8 keys the cache by its flags: a scan turns incremental marking off
-      // (src/oci/layer/gc-tuning.ts), so it is turned back on, its default,
-      // else the cache would be rejected by every run that starts with the defaults.
-      setFlagsFromString('--incremental-marking');
-      writeCache(path, script.createCachedData());
+  const options = optionsOf(argv);
+  let bundle: Bundle;
+  if (process.sourceMapsEnabled) {
+    bundle = loadForSourceMaps(source);
+  } else {
+    const bundleId = bundleIdOf(source);
+    const first = argv[0];
+    const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'none';
+    const enabled =
+      bundleId !== undefined &&
+      env.IVOC_CODE_CACHE !== '0' &&
+      !/^(1|true|yes)$/i.test(env.IVOC_NO_CACHE ?? '') &&
+      !options.includes('--no-cache') &&
+      // Help prints and exits: its cache would hold next to nothing of the command.
+      !options.includes('--help') &&
+      !options.includes('-h');
+    const path = enabled
+      ? join(cacheDir(env), 'code', `${bundleId}-node${process.versions.node}-${process.arch}-${command}.v8`)
+      : undefined;
+    const cachedData = path === undefined ? undefined : readCache(path);
+    // The bundle is one function expression (esbuild's banner and footer): the script's value.
+    // import() has no place in it (the build checks); the default loader is there if one slips in.
+    const script = new Script(source, {
+      filename: bundlePath,
+      importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+      ...(cachedData ? { cachedData } : {}),
     });
+    if (
+      path !== undefined &&
+      bundleId !== undefined &&
+      (cachedData === undefined || script.cachedDataRejected)
+    ) {
+      process.once('exit', (code) => {
+        // Only a run that did its work: a failed or interrupted one may have run little of the command.
+        if (code !== 0 && code !== 1) return;
+        // V8 ties the cache to its flags: those a scan changed (src/oci/layer/gc-tuning.ts)
+        // are back at their defaults by now (its exit listener runs before this one).
+        writeCache(path, script.createCachedData(), bundleId);
+      });
+    }
+    bundle = script.runInThisContext() as Bundle;
   }
-  const bundle = script.runInThisContext() as (
-    exports: object,
-    require: NodeJS.Require,
-    module: { exports: object },
-    filename: string,
-    dirname: string,
-  ) => void;
   const module = { exports: {} };
   bundle(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
 }

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { IvocError, TransportError } from '../errors.js';
 import type { FetchOptions, ImageSource } from '../oci/content.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { preferThroughputGc } from '../oci/layer/gc-tuning.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
 
 /**
@@ -131,6 +132,8 @@ async function copyOne(
   if (mountFrom !== undefined && (await target.mount(descriptor, mountFrom, options))) return 'mounted';
   // An upload cut by the network or a failing registry is restarted from a fresh
   // source stream (the client cancels the broken session): a few times at most.
+  // Layers are read in bulk from here on: the GC setting a scan uses (see there).
+  preferThroughputGc();
   for (let attempt = 0; ; attempt++) {
     const stream = await source.fetch(descriptor, options);
     try {

@@ -23,6 +23,8 @@ import {
  *   <dir>/images/<chain>/<name>.json                what was concluded from a whole chain of
  *                                                   layers (see chainKey): the `inspect --scan`
  *                                                   summary, the fs rules' results
+ *   <dir>/code/<bundle>-node<v>-<arch>-<command>.v8 the CLI's V8 code cache (src/cli/launch.ts,
+ *                                                   which alone reads and writes it)
  *
  * <dir> is $IVOC_CACHE_DIR, else $XDG_CACHE_HOME/ivoc, else ~/.cache/ivoc.
  * Files are written to a temporary name and renamed into place, so a reader

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 let tuned = false;
 
@@ -12,12 +13,31 @@ let tuned = false;
  * marked and compacted ~110 times per scan of the 1.5 GB bench image, the
  * bare scan (~7.5 MB) ~20 times: ~1.3 s of marking threads on the second
  * core, which the inflater needs, plus the pauses. Latency is no concern for
- * a scan. Not set at start-up: while any V8 flag differs from its default,
- * V8 rejects Node's code cache for built-in modules, and a metadata-only
- * command would compile every built-in it loads from source (~10 ms).
+ * a scan.
+ *
+ * Not set at start-up: while any V8 flag differs from its default, V8 rejects
+ * Node's code cache for built-in modules, and a metadata-only command would
+ * compile every built-in it loads from source (~10 ms). Set here, in the
+ * middle of a run, so with care:
+ * - `--no-incremental-marking` also turns concurrent marking off, and V8
+ *   pauses concurrent markers for a scavenge only while that flag is on: a
+ *   marking cycle running at the switch could race the scavenger. A full GC
+ *   first (through `--expose-gc`, in a context of its own) ends any cycle.
+ * - At exit the flags go back to their defaults, before the CLI's code
+ *   cache is written (src/cli/launch.ts), whose validity V8 ties to them.
  */
 export function preferThroughputGc(): void {
   if (tuned) return;
   tuned = true;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
   setFlagsFromString('--no-incremental-marking');
+  // Prepended: it must run before the launcher's own exit listener, registered first.
+  process.prependOnceListener('exit', () => {
+    setFlagsFromString('--incremental-marking');
+    setFlagsFromString('--concurrent-marking');
+    setFlagsFromString('--memory-reducer');
+    setFlagsFromString('--no-expose-gc');
+  });
 }
