@@ -170,7 +170,8 @@ const failBuild = async (message) => {
 // vm.Script runs the bundle without an ES module loader: an import() left in it (of an external module) would fail at run time.
 for (const [file, output] of Object.entries(bundled.metafile.outputs)) {
   for (const entry of output.imports) {
-    if (entry.kind === 'dynamic-import') await failBuild(`${file}: import('${entry.path}') is left in the bundle; require it`);
+    if (entry.kind === 'dynamic-import')
+      await failBuild(`${file}: import('${entry.path}') is left in the bundle; require it`);
   }
 }
 // The launcher reads the bundle as latin1 (no decoding): any other byte would be misread.
