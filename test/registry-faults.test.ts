@@ -9,6 +9,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RegistryClient } from '../src/oci/registry/client.js';
+import { openRegistryTarget } from '../src/oci/registry/index.js';
 import { parseRetryAfter } from '../src/oci/registry/retry.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import {
@@ -61,6 +62,37 @@ describe('faults between client and registry', () => {
       expect(proxy.connections).toBeLessThanOrEqual(1);
     } finally {
       await client.close();
+    }
+  });
+
+  it('a target listing the tag at DEST takes the blobs its image names as present (GET once, no HEAD); others get a HEAD', async () => {
+    const target = openRegistryTarget({ registry: proxy.host, repository: repo });
+    try {
+      target.listBlobsOf('v1');
+      const layerDescriptor = layer().descriptor;
+      expect(await target.exists(layerDescriptor)).toBe(true);
+      expect(await target.exists(image.config.descriptor)).toBe(true);
+      expect(proxy.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+        `GET /v2/${repo}/manifests/v1 200`,
+      ]);
+      // Same digest, another size: not what the tag names, so asked (and the registry says otherwise).
+      expect(await target.exists({ ...layerDescriptor, size: layerDescriptor.size + 1 })).toBe(false);
+      const unknown = { ...layerDescriptor, digest: `sha256:${'0'.repeat(64)}` as const };
+      expect(await target.exists(unknown)).toBe(false);
+      expect(proxy.requests.slice(1).map((r) => r.method)).toEqual(['HEAD', 'HEAD']);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('a tag that is absent at DEST lists nothing: every blob gets its HEAD', async () => {
+    const target = openRegistryTarget({ registry: proxy.host, repository: repo });
+    try {
+      target.listBlobsOf('no-such-tag');
+      expect(await target.exists(layer().descriptor)).toBe(true);
+      expect(proxy.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['GET 404', 'HEAD 200']);
+    } finally {
+      await target.close();
     }
   });
 

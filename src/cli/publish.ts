@@ -128,6 +128,8 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
               { registry: destination.registry, repository: destination.repository },
               registry,
             );
+            // A re-publish: what DEST's tag names now is there, without a HEAD each.
+            target.listBlobsOf(destination.tag ?? 'latest');
             const staging = new EarlyUploads(source, target, loaded.manifest.layers);
             early = staging;
             // Ctrl-C or a kill before the verdict deletes the sessions too.

@@ -246,6 +246,9 @@ export async function executePublish(
       options.registry,
     );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
+  // Blobs the image DEST's tag names now count as present (RegistryTarget.listBlobsOf).
+  const tag = plan.tags[0];
+  if (tag !== undefined) target.listBlobsOf(tag);
   let probes = new Map<string, ReferrersProbe>();
   try {
     // The reports' artifacts are known before anything is pushed (their subjects are the

@@ -168,12 +168,43 @@ export class RegistrySource extends RegistryReader implements ImageSource {
 }
 
 export class RegistryTarget extends RegistryReader implements ImageTarget {
+  /** Blobs (digest -> size) the image manifest DEST's tag names, read once when asked (listBlobsOf). */
+  private listed: Promise<ReadonlyMap<string, number>> | undefined;
+  private listedTag: string | undefined;
+
+  /**
+   * Lets exists() take the blobs named by the image manifest that TAG points
+   * to at DEST as present, without a HEAD each. A registry accepts a manifest
+   * only once every blob it names is in the repository, and keeps them while
+   * it is there: re-publishing a tag with a changed config (a label) then
+   * costs one GET instead of a HEAD per layer. The manifest is read on the
+   * first exists(); a tag that is absent, names an index or cannot be read
+   * lists nothing, and every blob gets its HEAD, as without this.
+   */
+  listBlobsOf(tag: string): void {
+    this.listedTag = tag;
+  }
+
+  private listedBlobs(options?: FetchOptions): Promise<ReadonlyMap<string, number>> {
+    const tag = this.listedTag;
+    if (tag === undefined) return Promise.resolve(new Map());
+    this.listed ??= this.client
+      .getManifest(this.ref.repository, tag, {
+        image: this.name,
+        ...(options?.signal ? { signal: options.signal } : {}),
+      })
+      .then(({ descriptor, bytes }) => blobsNamedBy(descriptor.mediaType, bytes))
+      .catch(() => new Map<string, number>());
+    return this.listed;
+  }
+
   async exists(descriptor: Descriptor, options?: FetchOptions): Promise<boolean> {
     const request = { image: this.name, ...(options?.signal ? { signal: options.signal } : {}) };
     if (isManifestLike(descriptor.mediaType)) {
       if (this.manifests.has(descriptor.digest)) return true;
       return (await this.client.headManifest(this.ref.repository, descriptor.digest, request)) !== undefined;
     }
+    if ((await this.listedBlobs(options)).get(descriptor.digest) === descriptor.size) return true;
     // Present means: this digest, and the size we expect when the registry states one.
     const found = await this.client.headBlob(this.ref.repository, descriptor.digest, request);
     return found !== undefined && (found.size < 0 || found.size === descriptor.size);
@@ -267,4 +298,25 @@ export function openRegistrySource(ref: RegistryReference, options: RegistryOpti
 
 export function openRegistryTarget(ref: RegistryReference, options: RegistryOptions = {}): RegistryTarget {
   return new RegistryTarget(ref, options);
+}
+
+/** Config and layers (digest -> size) of an image manifest; nothing for anything else (an index, bad JSON). */
+function blobsNamedBy(mediaType: string, bytes: Buffer): Map<string, number> {
+  const blobs = new Map<string, number>();
+  if (!isManifestMediaType(mediaType)) return blobs;
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return blobs;
+  }
+  if (typeof manifest !== 'object' || manifest === null) return blobs;
+  const { config, layers } = manifest as { config?: unknown; layers?: unknown };
+  for (const entry of [config, ...(Array.isArray(layers) ? layers : [])]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { digest, size } = entry as { digest?: unknown; size?: unknown };
+    if (typeof digest === 'string' && typeof size === 'number' && Number.isSafeInteger(size) && size >= 0)
+      blobs.set(digest, size);
+  }
+  return blobs;
 }
