@@ -82,3 +82,42 @@ export async function startBenchEnv() {
   const { startTestEnv } = await importTs('test/env/global-setup.ts');
   return startTestEnv();
 }
+
+/** Share of CPU time (0-100) the whole machine spent idle over the next MS milliseconds (/proc/stat). */
+export async function idlePercent(ms) {
+  const sample = () => {
+    const fields = readFileSync('/proc/stat', 'latin1')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
+  };
+  const a = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = sample();
+  return b.total === a.total ? 100 : (100 * (b.idle - a.idle)) / (b.total - a.total);
+}
+
+/**
+ * With --wait-quiet=IDLE: before each repetition, waits (up to 2 min) until the
+ * machine was at least IDLE % idle over 2 s, so other agents' bursts fall
+ * between repetitions rather than inside them. `gate.seen` holds the idle
+ * shares seen (rounded); LOG reports each wait.
+ */
+export function quietGate(threshold, log) {
+  const seen = [];
+  const gate = async () => {
+    if (threshold === undefined) return;
+    const deadline = Date.now() + 120_000;
+    let idle = await idlePercent(2000);
+    while (idle < threshold && Date.now() < deadline) {
+      log(`  waiting for a quiet machine: ${idle.toFixed(0)} % idle < ${threshold} %`);
+      idle = await idlePercent(2000);
+    }
+    seen.push(Math.round(idle));
+  };
+  gate.seen = seen;
+  return gate;
+}

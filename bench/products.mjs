@@ -3,7 +3,7 @@
 // command in the same run, alternating, medians of N repetitions. Results go to
 // bench/PRODUCTS.md after every measurement, so partial results survive.
 //
-//   node bench/products.mjs [--reps N] [--run-reps N] [--only lint,static,shared,publish,run]
+//   node bench/products.mjs [--reps N] [--run-reps N] [--only lint,static,shared,publish,run] [--wait-quiet[=IDLE%]]
 //
 // Needs the bench images pushed by bench/run.mjs (127.0.0.1:5100/bench/SIZE:1,
 // layouts in bench/work/images/SIZE/layout) and the test environment running
@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { importTs, ROOT, WORK_DIR } from './env.mjs';
+import { importTs, quietGate, ROOT, WORK_DIR } from './env.mjs';
 
 const REGISTRY = '127.0.0.1:5100';
 const NODE = process.execPath;
@@ -91,11 +91,20 @@ async function freshCache(name) {
 }
 
 /** Alternates the SIDES (name -> async () => ms) for REPS repetitions, rotating who goes first. */
+/** --wait-quiet[=IDLE]: each repetition starts on a machine at least IDLE % (default 90) idle (bench/env.mjs). */
+const WAIT_QUIET = (() => {
+  const arg = process.argv.find((a) => a === '--wait-quiet' || a.startsWith('--wait-quiet='));
+  if (arg === undefined) return undefined;
+  return arg.includes('=') ? Number(arg.split('=')[1]) : 90;
+})();
+
 async function alternate(sides, reps, before) {
   const names = Object.keys(sides);
   const times = Object.fromEntries(names.map((n) => [n, []]));
+  const gate = quietGate(WAIT_QUIET, log);
   for (let i = 0; i < reps; i++) {
     if (before) await before(i);
+    await gate();
     for (let k = 0; k < names.length; k++) {
       const name = names[(i + k) % names.length];
       times[name].push(await sides[name](i));

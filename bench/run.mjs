@@ -14,7 +14,7 @@ import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, st
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { importTs, ROOT, startBenchEnv, WORK_DIR } from './env.mjs';
+import { importTs, quietGate, ROOT, startBenchEnv, WORK_DIR } from './env.mjs';
 
 const SIZES = ['small', 'medium', 'large'];
 const MEASUREMENTS = ['inspect', 'bytes', 'scan', 'warm'];
@@ -84,7 +84,6 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------- small helpers
 
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -182,44 +181,6 @@ function machine() {
     commit: git(['rev-parse', '--short', 'HEAD']),
     uncommittedSrcFiles: dirtySrc,
   };
-}
-
-/** Share of CPU time (0-100) the whole machine spent idle over the next MS milliseconds (/proc/stat). */
-async function idlePercent(ms) {
-  const sample = () => {
-    const fields = readFileSync('/proc/stat', 'latin1')
-      .split('\n')[0]
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
-  };
-  const a = sample();
-  await sleep(ms);
-  const b = sample();
-  return b.total === a.total ? 100 : (100 * (b.idle - a.idle)) / (b.total - a.total);
-}
-
-/**
- * With --wait-quiet=IDLE: before each repetition, waits (up to 2 min) until the
- * machine was at least IDLE % idle over 2 s, so other agents' bursts fall
- * between repetitions rather than inside them. Returns the idle share seen.
- */
-function quietGate(threshold) {
-  const seen = [];
-  const gate = async () => {
-    if (threshold === undefined) return;
-    const deadline = Date.now() + 120_000;
-    let idle = await idlePercent(2000);
-    while (idle < threshold && Date.now() < deadline) {
-      log(`  waiting for a quiet machine: ${idle.toFixed(0)} % idle < ${threshold} %`);
-      idle = await idlePercent(2000);
-    }
-    seen.push(round(idle, 0));
-  };
-  gate.seen = seen;
-  return gate;
 }
 
 // ---------------------------------------------------------------- running one command
@@ -401,7 +362,7 @@ async function measureInspect(ctx) {
     throw new Error(`ivoc inspect ${image}: ${summary.layers?.length} layers, expected ${ctx.image.layers}`);
   await runOnce(...commands.node);
   await runOnce(...commands.skopeo);
-  const gate = quietGate(ctx.waitQuiet);
+  const gate = quietGate(ctx.waitQuiet, log);
   const loadBefore = loadNow();
   const times = { ours: [], node: [], skopeo: [], oursNoCodeCache: [] };
   const order = ['ours', 'node', 'skopeo', 'oursNoCodeCache'];
@@ -537,7 +498,7 @@ async function measureScan(ctx) {
   // Warm-up (not counted): the registry's blob files into the page cache, both programs' binaries too.
   if (ctx.scan) await scanOnce();
   await copyOnce();
-  const gate = quietGate(ctx.waitQuiet);
+  const gate = quietGate(ctx.waitQuiet, log);
   const loadBefore = loadNow();
   const runs = { ours: [], skopeo: [] };
   for (let i = 0; i < reps; i++) {
@@ -602,7 +563,7 @@ async function measureWarm(ctx) {
   }
   await runOnce(...ours(image, ['--scan']), { env: warm.env });
   await runOnce(...ours(image), { env: plain.env });
-  const gate = quietGate(ctx.waitQuiet);
+  const gate = quietGate(ctx.waitQuiet, log);
   const loadBefore = loadNow();
   const times = { warm: [], inspect: [] };
   for (let i = 0; i < reps; i++) {
