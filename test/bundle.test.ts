@@ -6,10 +6,10 @@
  */
 
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -190,6 +190,30 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     const after = await stat(path);
     expect(after.ino).not.toBe(made.ino);
     expect(after.mode & 0o077).toBe(0);
+  });
+
+  it('a checkout whose bundle is missing says how to build it: exit 3, no stack trace', async () => {
+    const dir = await mkdtemp(join(env.workDir, 'code-cache-unbuilt-'));
+    await mkdir(join(dir, 'bin'));
+    await mkdir(join(dir, 'dist'));
+    await copyFile(bin, join(dir, 'bin', 'ivoc.js'));
+    await copyFile(join(dirname(bin), '..', 'dist', 'cli.js'), join(dir, 'dist', 'cli.js'));
+    // bin/ivoc.js is an ES module by the package's "type"; the copy needs the same.
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(dir, 'bin', 'ivoc.js'), '--version'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/^ivoc: not built \(ENOENT: .*ivoc\.cjs\); run `npm install`/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('IVOC_CODE_CACHE=0, IVOC_NO_CACHE=1 and --no-cache write none; a cache directory that cannot be made is no error', async () => {

@@ -137,7 +137,16 @@ function loadForSourceMaps(source: string): Bundle {
 function run(): void {
   const env = process.env;
   // The build checks that the bundle is ASCII: latin1 makes a one-byte string without decoding.
-  const source = readFileSync(bundlePath, 'latin1');
+  let source: string;
+  try {
+    source = readFileSync(bundlePath, 'latin1');
+  } catch (error) {
+    // A checkout built only in part (or a build that failed its checks): say so, as bin/ivoc.js does.
+    process.stderr.write(
+      `ivoc: not built (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}: ${bundlePath}); run \`npm install\` (or \`npm run build\`) in the checkout\n`,
+    );
+    process.exit(3);
+  }
   const argv = process.argv.slice(2);
   const options = optionsOf(argv);
   let bundle: Bundle;
