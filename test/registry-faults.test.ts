@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MediaType } from '../src/oci/media-types.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
-import { openRegistryTarget } from '../src/oci/registry/index.js';
+import { blobsNamedBy, openRegistryTarget } from '../src/oci/registry/index.js';
 import { parseRetryAfter } from '../src/oci/registry/retry.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import {
@@ -441,5 +442,44 @@ describe('Retry-After parsing', () => {
     expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:05 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('blobsNamedBy: what the tag at DEST vouches for', () => {
+  const manifest = (layers: object[]) =>
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: `sha256:${'c'.repeat(64)}`, size: 10 },
+        layers,
+      }),
+    );
+  const layerOf = (fill: string, extra: object = {}) => ({
+    mediaType: MediaType.ociLayerGzip,
+    digest: `sha256:${fill.repeat(64)}`,
+    size: 100,
+    ...extra,
+  });
+
+  it('names the config and the layers a registry holds, not foreign, non-distributable or URL layers', () => {
+    const blobs = blobsNamedBy(
+      MediaType.ociManifest,
+      manifest([
+        layerOf('1'),
+        layerOf('2', { mediaType: MediaType.ociLayerNondistributableGzip }),
+        layerOf('3', { mediaType: MediaType.dockerLayerForeignGzip }),
+        layerOf('4', { urls: ['https://example.org/layer'] }),
+      ]),
+    );
+    expect([...blobs]).toEqual([
+      [`sha256:${'c'.repeat(64)}`, 10],
+      [`sha256:${'1'.repeat(64)}`, 100],
+    ]);
+  });
+
+  it('names nothing for an index, another media type or bad JSON', () => {
+    expect(blobsNamedBy(MediaType.ociIndex, manifest([layerOf('1')])).size).toBe(0);
+    expect(blobsNamedBy(MediaType.ociManifest, Buffer.from('{not json')).size).toBe(0);
   });
 });

@@ -300,8 +300,13 @@ export function openRegistryTarget(ref: RegistryReference, options: RegistryOpti
   return new RegistryTarget(ref, options);
 }
 
-/** Config and layers (digest -> size) of an image manifest; nothing for anything else (an index, bad JSON). */
-function blobsNamedBy(mediaType: string, bytes: Buffer): Map<string, number> {
+/**
+ * Config and layers (digest -> size) of an image manifest; nothing for
+ * anything else (an index, bad JSON). Layers a registry need not hold are
+ * left out: foreign and non-distributable ones, and any with `urls`, which a
+ * registry accepts in a manifest without having them.
+ */
+export function blobsNamedBy(mediaType: string, bytes: Buffer): Map<string, number> {
   const blobs = new Map<string, number>();
   if (!isManifestMediaType(mediaType)) return blobs;
   let manifest: unknown;
@@ -314,7 +319,19 @@ function blobsNamedBy(mediaType: string, bytes: Buffer): Map<string, number> {
   const { config, layers } = manifest as { config?: unknown; layers?: unknown };
   for (const entry of [config, ...(Array.isArray(layers) ? layers : [])]) {
     if (typeof entry !== 'object' || entry === null) continue;
-    const { digest, size } = entry as { digest?: unknown; size?: unknown };
+    const {
+      digest,
+      size,
+      urls,
+      mediaType: type,
+    } = entry as {
+      digest?: unknown;
+      size?: unknown;
+      urls?: unknown;
+      mediaType?: unknown;
+    };
+    if (urls !== undefined) continue;
+    if (typeof type === 'string' && /nondistributable|foreign/.test(type)) continue;
     if (typeof digest === 'string' && typeof size === 'number' && Number.isSafeInteger(size) && size >= 0)
       blobs.set(digest, size);
   }
