@@ -11,10 +11,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import Module, { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script, constants as vmConstants } from 'node:vm';
+import { cacheDisabledByEnv, defaultCacheDir } from '../oci/cache-env.js';
 
 /**
  * The CLI's entry (dist/cli.js): runs the bundle (dist/ivoc.cjs) with a V8
@@ -38,7 +38,8 @@ import { Script, constants as vmConstants } from 'node:vm';
  * without the cache: Node 20 maps stack traces only for what that loader
  * compiled.
  *
- * Kept to Node built-ins and no import of ours: it runs before anything else.
+ * Kept to Node built-ins and one small module of ours (the cache
+ * directory): it runs before anything else.
  */
 
 type Bundle = (
@@ -54,13 +55,6 @@ const bundlePath = join(dirname(fileURLToPath(import.meta.url)), 'ivoc.cjs');
 /** The bundle's identity, from its first line (`/* ivoc bundle HASH *\/`, a hash of the rest): names the cache file. */
 function bundleIdOf(source: string): string | undefined {
   return /^\/\* ivoc bundle ([0-9a-f]{32}) \*\//.exec(source)?.[1];
-}
-
-/** $IVOC_CACHE_DIR, else $XDG_CACHE_HOME/ivoc, else ~/.cache/ivoc: as the layer cache (src/oci/layer/cache.ts). */
-function cacheDir(env: NodeJS.ProcessEnv): string {
-  if (env.IVOC_CACHE_DIR) return env.IVOC_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ivoc');
-  return join(homedir(), '.cache', 'ivoc');
 }
 
 /** Options end at `--`; what follows is operands. */
@@ -159,13 +153,17 @@ function run(): void {
     const enabled =
       bundleId !== undefined &&
       env.IVOC_CODE_CACHE !== '0' &&
-      !/^(1|true|yes)$/i.test(env.IVOC_NO_CACHE ?? '') &&
+      !cacheDisabledByEnv(env) &&
       !options.includes('--no-cache') &&
       // Help prints and exits: its cache would hold next to nothing of the command.
       !options.includes('--help') &&
       !options.includes('-h');
     const path = enabled
-      ? join(cacheDir(env), 'code', `${bundleId}-node${process.versions.node}-${process.arch}-${command}.v8`)
+      ? join(
+          defaultCacheDir(env),
+          'code',
+          `${bundleId}-node${process.versions.node}-${process.arch}-${command}.v8`,
+        )
       : undefined;
     const cachedData = path === undefined ? undefined : readCache(path);
     // The bundle is one function expression (esbuild's banner and footer): the script's value.

@@ -4,7 +4,12 @@ import { formatPlatform, type Platform } from '../oci/descriptor.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openImageSource, sourceOptionsFrom } from '../oci/open.js';
 import { parsePlatform } from '../oci/platform.js';
-import { formatRegistryReference, type ImageReference, parseImageReference } from '../oci/reference.js';
+import {
+  defaultTag,
+  formatRegistryReference,
+  type ImageReference,
+  parseImageReference,
+} from '../oci/reference.js';
 import { openRegistryTarget, type RegistryOptions } from '../oci/registry/index.js';
 import {
   destinationReference,
@@ -129,7 +134,7 @@ export async function publishCommand(src: string, dest: string, args: PublishArg
               registry,
             );
             // A re-publish: what DEST's tag names now is there, without a HEAD each.
-            target.listBlobsOf(destination.tag ?? 'latest');
+            target.listBlobsOf(destination.tag ?? defaultTag);
             const staging = new EarlyUploads(source, target, loaded.manifest.layers);
             early = staging;
             // Ctrl-C or a kill before the verdict deletes the sessions too.

@@ -7,7 +7,7 @@ import { type LoadedImage, loadImage } from '../oci/image.js';
 import { isManifestMediaType, MediaType } from '../oci/media-types.js';
 import { isRunnableEntry } from '../oci/platform.js';
 import type { ImageReference, RegistryReference } from '../oci/reference.js';
-import { formatRegistryReference } from '../oci/reference.js';
+import { defaultTag, formatRegistryReference } from '../oci/reference.js';
 import { openRegistryTarget, type RegistryOptions, type RegistryTarget } from '../oci/registry/index.js';
 import { formatJson } from '../report/json.js';
 import type { Report } from '../report/types.js';
@@ -246,9 +246,9 @@ export async function executePublish(
       options.registry,
     );
   const fetchOptions = options.signal ? { signal: options.signal } : {};
-  // Blobs the image DEST's tag names now count as present (RegistryTarget.listBlobsOf).
-  const tag = plan.tags[0];
-  if (tag !== undefined) target.listBlobsOf(tag);
+  // Blobs the image DEST's tag names now count as present (RegistryTarget.listBlobsOf): the
+  // tag DEST names, as for the early uploads (cli/publish.ts), whichever tags are then set.
+  target.listBlobsOf(plan.destination.tag ?? defaultTag);
   let probes = new Map<string, ReferrersProbe>();
   try {
     // The reports' artifacts are known before anything is pushed (their subjects are the
@@ -323,11 +323,13 @@ async function pushImages(
 ): Promise<BlobResult[]> {
   const blobs: BlobResult[] = [];
   for (const image of plan.images) {
-    // Atomicity: a manifest goes up only once every blob it names is confirmed at DEST: by a
-    // HEAD 200 before any upload ('present'), or by the registry's 201 to the mount or to the
-    // upload's closing PUT (its Docker-Content-Digest checked when sent), or by a HEAD after a
-    // retried upload (transfer.ts) or after a 201 to an upload that named no digest (client.ts). A failed upload throws, so the manifest is never reached. The
-    // layers and the new config go at once: they do not depend on each other.
+    // Atomicity: a manifest goes up only once every blob it names is confirmed at DEST
+    // ('present': named by the image DEST's tag points to, or HEAD 200, before any upload),
+    // or by the registry's 201 to the mount or to the upload's closing PUT (its
+    // Docker-Content-Digest checked when sent), or by a HEAD after a retried upload
+    // (transfer.ts) or after a 201 to an upload that named no digest (client.ts). A failed
+    // upload throws, so the manifest is never reached. The layers and the new config go at
+    // once: they do not depend on each other.
     const [layerResults, configOutcome] = await settledBoth(
       transferBlobs(source, target, image.layers, {
         ...fetchOptions,

@@ -29,7 +29,7 @@ export interface EarlyUploadOptions {
 export class EarlyUploads {
   private readonly controller = new AbortController();
   private readonly staged = new Map<string, StagedUpload>();
-  /** Layers DEST answered HEAD 200 for. */
+  /** Layers DEST has: named by the image its tag points to, or answered HEAD 200 for. */
   private readonly present = new Set<string>();
   private running: Promise<void> | undefined;
   /** Set by commit(): sessions filled from then on are closed at once. */
@@ -74,12 +74,13 @@ export class EarlyUploads {
     await mapBounded(missing, this.parallel, async (layer) => {
       if (signal.aborted) return;
       try {
+        // Layers are read in bulk from here on: the GC setting a scan uses (see there).
+        preferThroughputGc();
         // Read with a size check only: the validation is reading and verifying this same blob
         // meanwhile (or verified it before: then its facts are cached), and the registry hashes
         // what it receives and refuses to commit the upload under a digest it does not match, so a
         // changed file fails the commit and the transfer's verified upload reports it. Hashing
         // 1.5 GB a second time cost a cold publish of the bench image ~1.3 CPU-s of its two cores.
-        preferThroughputGc();
         const stream = await this.source.fetch(layer, { ...options, verify: 'size' });
         try {
           const staged = await this.target.stage(layer, stream, { ...options, verified: true });
@@ -101,8 +102,8 @@ export class EarlyUploads {
    * hashing and moving per layer of the bench image: closed one after the
    * other at the end they added ~0.6 s to a cold publish). Returns what is
    * known of each large layer at DEST: 'uploaded' (the registry answered the
-   * closing PUT with 201, having checked the digest) or 'present' (HEAD 200 in
-   * this publish, trusted as every such answer is: docs/publish.md, step 5).
+   * closing PUT with 201, having checked the digest) or 'present' (named by the
+   * image DEST's tag points to, or HEAD 200 in this publish: docs/publish.md, step 5).
    */
   async commit(): Promise<Map<string, BlobOutcome>> {
     this.passed = true;

@@ -1,7 +1,11 @@
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
+
+// Where the layer cache and the code cache live; exported here as before.
+export { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
+
 import { maxConfigBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { digestOf, parseDigest } from '../digest.js';
@@ -64,19 +68,6 @@ export interface CacheOptions {
   disabled?: boolean | undefined;
   /** Largest blob kept in the blob cache, bytes (default 16 MiB: the config limit). */
   maxBlobBytes?: number | undefined;
-}
-
-/** The default cache directory for this environment. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.IVOC_CACHE_DIR) return env.IVOC_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ivoc');
-  return join(homedir(), '.cache', 'ivoc');
-}
-
-/** True when the environment turns the cache off (IVOC_NO_CACHE=1/true/yes). */
-export function cacheDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env.IVOC_NO_CACHE?.toLowerCase();
-  return value === '1' || value === 'true' || value === 'yes';
 }
 
 /**
