@@ -21,7 +21,7 @@ const MEASUREMENTS = ['inspect', 'bytes', 'scan', 'warm'];
 const OPTIONAL = ['profile'];
 const RESULTS_JSON = join(ROOT, 'bench', 'results.json');
 const RESULTS_MD = join(ROOT, 'bench', 'RESULTS.md');
-/** The CLI measured: bin/ivoc.js, or IVOC_BENCH_CLI (e.g. another checkout's, to compare builds). */
+/** The CLI measured: bin/ivoc.cjs, or IVOC_BENCH_CLI (e.g. another checkout's, to compare builds). */
 const IVOC = process.env.IVOC_BENCH_CLI ?? join(ROOT, 'bin', 'ivoc.js');
 const NODE = process.execPath;
 const MB = 1e6;
@@ -150,7 +150,7 @@ function ensurePrograms() {
 /** When dist/ (the CLI measured) was last built. */
 function distBuilt() {
   try {
-    return statSync(join(dirname(IVOC), '..', 'dist', 'cli.js')).mtime.toISOString();
+    return statSync(join(dirname(IVOC), '..', 'dist', 'cli.cjs')).mtime.toISOString();
   } catch {
     return 'unknown';
   }

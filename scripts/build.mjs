@@ -2,6 +2,7 @@
 // command loads only what it uses (start-up time is measured in bench/).
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { generateSchemaValidators } from './schema-validators.mjs';
@@ -111,76 +112,160 @@ module.exports = function compileOnLiftoff(bytes) {
   },
 };
 
+/**
+ * undici carries llhttp twice (with and without SIMD) as base64 in JavaScript:
+ * ~145 KB of every bundle, read, copied into a string and decoded by every
+ * command. The bundle gets a small module in their place that reads the
+ * binary from dist/ (written below) when undici first connects.
+ */
+const llhttpWasm = { 'llhttp_simd-wasm.js': 'llhttp_simd.wasm', 'llhttp-wasm.js': 'llhttp.wasm' };
+const llhttpFromFile = {
+  name: 'llhttp-from-file',
+  setup(build) {
+    build.onLoad({ filter: /undici[\\/]lib[\\/]llhttp[\\/]llhttp(_simd)?-wasm\.js$/ }, (args) => {
+      const file = llhttpWasm[args.path.split(/[\\/]/).at(-1)];
+      if (file === undefined) throw new Error(`unexpected llhttp module ${args.path}`);
+      return {
+        contents: `let bytes;
+Object.defineProperty(module, 'exports', {
+  get: () => (bytes ??= require('node:fs').readFileSync(require('node:path').join(__dirname, ${JSON.stringify(file)}))),
+});`,
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
+ * `ivoc inspect` has a bundle of its own, dist/ivoc-inspect.cjs, without the
+ * rule engine, the report formats and publish (~630 KB against ~1.2 MB): on
+ * this machine every page of it read and copied into a string costs a page
+ * fault. Its other commands' modules are replaced by one that says so; the
+ * launcher never sends another command there.
+ */
+const commandModules = ['./inspect.js', './lint.js', './publish.js', './catalogue-info.js'];
+function onlyCommand(kept) {
+  return {
+    name: 'only-command',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (args) =>
+        /src[\\/]cli[\\/]commands\.ts$/.test(args.importer) &&
+        commandModules.includes(args.path) &&
+        args.path !== kept
+          ? { path: args.path, namespace: 'ivoc-elsewhere' }
+          : undefined,
+      );
+      build.onLoad({ filter: /.*/, namespace: 'ivoc-elsewhere' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`${args.path} is not in the bundle for ${kept}`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 const id = await buildId();
 /** Replaced after the build by a hash of the bundle itself (what the code cache is of): same length, so the source map holds. */
 const bundlePlaceholder = '0'.repeat(32);
 
 /**
- * The CLI is one CommonJS bundle, dist/ivoc.cjs, run by dist/cli.js
- * (src/cli/launch.ts) through vm.Script with a V8 code cache: ES modules
- * have no code cache in Node 20, and compiling was the largest share of a
- * short command's own time. The bundle is a single function expression
- * (banner and footer) taking CommonJS's five arguments; its first line
- * names the build, which keys the cache. Commands are still imported
- * lazily: esbuild turns each import() into a require of code in the same
- * file, which V8 compiles only when it first runs.
+ * The CLI is CommonJS bundles, dist/ivoc.cjs (every command) and
+ * dist/ivoc-inspect.cjs, run by dist/cli.cjs (src/cli/launch.ts) through
+ * vm.Script with a V8 code cache: ES modules have no code cache in Node 20,
+ * and compiling was the largest share of a short command's own time. A bundle
+ * is a single function expression (banner and footer) taking CommonJS's five
+ * arguments; its first line names it by a hash of its content, which keys the
+ * cache. Commands are still imported lazily: esbuild turns each import() into
+ * a require of code in the same file, which V8 compiles only when it first runs.
  */
-const bundled = await build({
-  entryPoints: { ivoc: 'src/cli/main.ts' },
-  metafile: true,
+async function bundleCli(name, extraPlugins) {
+  return build({
+    entryPoints: { [name]: 'src/cli/main.ts' },
+    metafile: true,
+    outdir: 'dist',
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: true,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // Licence comments go to dist/*.LEGAL.txt: the bundle must be ASCII (checked below).
+    legalComments: 'external',
+    charset: 'ascii',
+    logLevel: 'warning',
+    define: { __IVOC_BUILD_ID__: JSON.stringify(id), 'import.meta.url': '__ivocModuleUrl' },
+    // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
+    external: ['dockerode', 'ssh2', 'cpu-features'],
+    plugins: [undiciWithoutHttp2, llhttpOnLiftoff, llhttpFromFile, ...extraPlugins],
+    banner: {
+      js: `/* ivoc bundle ${bundlePlaceholder} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
+    },
+    footer: { js: '})' },
+  });
+}
+
+const bundles = {
+  ivoc: await bundleCli('ivoc', []),
+  'ivoc-inspect': await bundleCli('ivoc-inspect', [onlyCommand('./inspect.js')]),
+};
+
+// Checks of the bundles; a build that fails one leaves nothing in dist/.
+const failBuild = async (message) => {
+  await rm('dist', { recursive: true, force: true });
+  throw new Error(message);
+};
+const bundleIds = [];
+for (const [name, bundled] of Object.entries(bundles)) {
+  // vm.Script runs the bundle without an ES module loader: an import() left in it (of an external module) would fail at run time.
+  for (const [file, output] of Object.entries(bundled.metafile.outputs)) {
+    for (const entry of output.imports) {
+      if (entry.kind === 'dynamic-import')
+        await failBuild(`${file}: import('${entry.path}') is left in the bundle; require it`);
+    }
+  }
+  const path = `dist/${name}.cjs`;
+  // The launcher reads the bundle as latin1 (no decoding): any other byte would be misread.
+  const bundle = await readFile(path);
+  const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
+  if (nonAscii !== -1) await failBuild(`${path}: byte ${nonAscii} is not ASCII`);
+  // The bundle's identity for its code cache (src/cli/launch.ts): a hash of what follows the first line's comment.
+  const text = bundle.toString('latin1');
+  const banner = `/* ivoc bundle ${bundlePlaceholder} */`;
+  if (!text.startsWith(banner)) await failBuild(`${path}: the banner is not first`);
+  const bundleHash = createHash('sha256').update(text.slice(banner.length)).digest('hex').slice(0, 32);
+  await writeFile(path, `/* ivoc bundle ${bundleHash} */${text.slice(banner.length)}`, 'latin1');
+  bundleIds.push(bundleHash);
+}
+
+// llhttp's WebAssembly, as the bundles read it (llhttpFromFile above).
+const require = createRequire(import.meta.url);
+for (const [module, file] of Object.entries(llhttpWasm)) {
+  const bytes = require(`undici/lib/llhttp/${module}`);
+  if (!Buffer.isBuffer(bytes) || bytes.readUInt32BE(0) !== 0x0061736d)
+    await failBuild(`undici/lib/llhttp/${module}: not WebAssembly`);
+  await writeFile(`dist/${file}`, bytes);
+}
+
+// The launcher is CommonJS too (bin/ivoc.cjs requires it): an ES module
+// would load Node's ES module loader before anything else (~8 ms). It is
+// told this build's bundles: its code caches are kept, others' pruned.
+await build({
+  entryPoints: { cli: 'src/cli/launch.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  sourcemap: true,
   minifyWhitespace: true,
-  minifySyntax: true,
-  // Licence comments go to dist/*.LEGAL.txt: the bundle must be ASCII (checked below).
-  legalComments: 'external',
-  charset: 'ascii',
   logLevel: 'warning',
-  define: { __IVOC_BUILD_ID__: JSON.stringify(id), 'import.meta.url': '__ivocModuleUrl' },
-  // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
-  external: ['dockerode', 'ssh2', 'cpu-features'],
-  plugins: [undiciWithoutHttp2, llhttpOnLiftoff],
-  banner: {
-    js: `/* ivoc bundle ${bundlePlaceholder} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
+  define: {
+    'import.meta.url': '__ivocLauncherUrl',
+    __IVOC_BUNDLE_IDS__: JSON.stringify(bundleIds),
+    __IVOC_COMMAND_BUNDLES__: JSON.stringify({ inspect: 'ivoc-inspect.cjs' }),
   },
-  footer: { js: '})' },
+  banner: {
+    js: `"use strict";const __ivocLauncherUrl = require('node:url').pathToFileURL(__filename).href;`,
+  },
 });
-
-await build({
-  entryPoints: { cli: 'src/cli/launch.ts' },
-  outdir: 'dist',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  minifyWhitespace: true,
-  logLevel: 'warning',
-});
-
-// Checks of the bundle; a bundle that fails one is not left in dist/.
-const failBuild = async (message) => {
-  await rm('dist', { recursive: true, force: true });
-  throw new Error(message);
-};
-// vm.Script runs the bundle without an ES module loader: an import() left in it (of an external module) would fail at run time.
-for (const [file, output] of Object.entries(bundled.metafile.outputs)) {
-  for (const entry of output.imports) {
-    if (entry.kind === 'dynamic-import')
-      await failBuild(`${file}: import('${entry.path}') is left in the bundle; require it`);
-  }
-}
-// The launcher reads the bundle as latin1 (no decoding): any other byte would be misread.
-const bundle = await readFile('dist/ivoc.cjs');
-const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
-if (nonAscii !== -1) await failBuild(`dist/ivoc.cjs: byte ${nonAscii} is not ASCII`);
-// The bundle's identity for its code cache (src/cli/launch.ts): a hash of what follows the first line's comment.
-const text = bundle.toString('latin1');
-const banner = `/* ivoc bundle ${bundlePlaceholder} */`;
-if (!text.startsWith(banner)) await failBuild('dist/ivoc.cjs: the banner is not first');
-const bundleHash = createHash('sha256').update(text.slice(banner.length)).digest('hex').slice(0, 32);
-await writeFile('dist/ivoc.cjs', `/* ivoc bundle ${bundleHash} */${text.slice(banner.length)}`, 'latin1');

@@ -160,7 +160,7 @@ async function main() {
     return 0;
   }
   ensurePackages();
-  // The CLI tests run the built bin/ivoc.js, as users do.
+  // The CLI tests run the built bin/ivoc.cjs, as users do.
   const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
   if (built.status !== 0) {
     console.error('test: build failed');

@@ -18,7 +18,7 @@ import { selfSignedCertificate } from './support/tls.js';
 
 const run = promisify(execFile);
 const env = inject('testEnv');
-const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
 const example = fileURLToPath(new URL('../examples/hello-notebook.oci.tar', import.meta.url));
 
 /** Runs the built CLI and returns the built-in modules it loaded (process.moduleLoadList). */
@@ -128,7 +128,27 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
       IVOC_CACHE_DIR: cacheDir,
     });
     expect([0, 1]).toContain(lint.code);
-    expect((await codeFiles(cacheDir)).some((name) => name.endsWith('-lint.v8'))).toBe(true);
+    const both = await codeFiles(cacheDir);
+    expect(both.some((name) => name.endsWith('-lint.v8'))).toBe(true);
+    // inspect has a bundle of its own: lint's run keeps its cache (same build), as the reverse.
+    expect(both).toContain(files[0]);
+    expect(both.find((name) => name.endsWith('-lint.v8'))?.slice(0, 32)).not.toBe(files[0]?.slice(0, 32));
+  });
+
+  it("another build's caches are pruned when a cache is written; this build's are kept", async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-prune-'));
+    await mkdir(join(cacheDir, 'code'), { mode: 0o700 });
+    const stale = `${'e'.repeat(32)}-node${process.versions.node}-${process.arch}-inspect.v8`;
+    await writeFile(join(cacheDir, 'code', stale), 'old build', { mode: 0o600 });
+    const lint = await runIvoc(['lint', input, '--rule', 'IVC-USER-001', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+    });
+    expect([0, 1]).toContain(lint.code);
+    const inspect = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    const files = await codeFiles(cacheDir);
+    expect(files).not.toContain(stale);
+    expect(files.filter((name) => name.endsWith('-lint.v8') || name.endsWith('-inspect.v8'))).toHaveLength(2);
   });
 
   it('a corrupt cache is rejected, the command runs as without one, and the cache is made again', async () => {
@@ -196,12 +216,12 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     const dir = await mkdtemp(join(env.workDir, 'code-cache-unbuilt-'));
     await mkdir(join(dir, 'bin'));
     await mkdir(join(dir, 'dist'));
-    await copyFile(bin, join(dir, 'bin', 'ivoc.js'));
-    await copyFile(join(dirname(bin), '..', 'dist', 'cli.js'), join(dir, 'dist', 'cli.js'));
-    // bin/ivoc.js is an ES module by the package's "type"; the copy needs the same.
+    await copyFile(bin, join(dir, 'bin', 'ivoc.cjs'));
+    await copyFile(join(dirname(bin), '..', 'dist', 'cli.cjs'), join(dir, 'dist', 'cli.cjs'));
+    // The package's "type" must not matter: bin and launcher are .cjs.
     await writeFile(join(dir, 'package.json'), '{"type":"module"}');
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(dir, 'bin', 'ivoc.js'), '--version'], {
+      const child = spawn(process.execPath, [join(dir, 'bin', 'ivoc.cjs'), '--version'], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
@@ -214,6 +234,52 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/^ivoc: not built \(ENOENT: .*ivoc\.cjs\); run `npm install`/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('inspect runs from its own bundle (dist/ivoc-inspect.cjs), which holds no other command', async () => {
+    const dir = await mkdtemp(join(env.workDir, 'inspect-bundle-'));
+    await mkdir(join(dir, 'bin'));
+    await mkdir(join(dir, 'dist'));
+    const dist = join(dirname(bin), '..', 'dist');
+    await copyFile(bin, join(dir, 'bin', 'ivoc.cjs'));
+    // Without dist/ivoc.cjs: only inspect can run.
+    for (const file of ['cli.cjs', 'ivoc-inspect.cjs', 'llhttp.wasm', 'llhttp_simd.wasm'])
+      await copyFile(join(dist, file), join(dir, 'dist', file));
+    const runCopy = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [join(dir, 'bin', 'ivoc.cjs'), ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, IVOC_CACHE_DIR: join(dir, 'cache') },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+        });
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+        });
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const image = `${env.registries.anonymous.host}/ivoc-test/inspect-bundle:1`;
+    const pushed = await runIvoc(['publish', `oci-archive:${example}`, `docker://${image}`]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    // Over the registry too: undici's llhttp is read from dist/ (scripts/build.mjs).
+    const inspected = await runCopy(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    const reference = await runIvoc(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(inspected.stdout).toBe(reference.stdout);
+    const lint = await runCopy(['lint', `oci-archive:${example}`]);
+    expect(lint.code).toBe(3);
+    expect(lint.stderr).toMatch(/^ivoc: not built \(ENOENT: .*ivoc\.cjs\)/);
+    const bundle = await readFile(join(dist, 'ivoc-inspect.cjs'), 'latin1');
+    expect(bundle).toContain('"src/cli/inspect.ts"');
+    for (const elsewhere of ['"src/rules/', '"src/publish/', '"src/run/'])
+      expect(bundle).not.toContain(elsewhere);
+    expect((await stat(join(dist, 'ivoc-inspect.cjs'))).size).toBeLessThan(
+      (await stat(join(dist, 'ivoc.cjs'))).size * 0.6,
+    );
   });
 
   it('IVOC_CODE_CACHE=0, IVOC_NO_CACHE=1 and --no-cache write none; a cache directory that cannot be made is no error', async () => {

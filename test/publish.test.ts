@@ -393,7 +393,7 @@ describe('ivoc publish', () => {
       const big = await largeLayer();
       const src = await layoutOf(compliantWebImage([base, app, big], goodLabels));
       const repository = repo('staged-sigint');
-      const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+      const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
       const child = spawn(process.execPath, [bin, 'publish', src, `${proxy.host}/${repository}:v1`], {
         env: { ...process.env, IVOC_CACHE_DIR: join(scratch, 'cache'), NO_COLOR: '1' },
         stdio: ['ignore', 'ignore', 'pipe'],

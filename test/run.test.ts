@@ -522,7 +522,7 @@ describe('ivoc lint --run', () => {
     );
     const inputs = await Promise.all(images.map((image, i) => archive(`int-${i}`, image)));
     const stop = await watchContainers(`ivoc.test.group=jobs-int-${run}`);
-    const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+    const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
     const child = spawn(process.execPath, [bin, 'lint', ...inputs, '--run', '--profile', profilePath], {
       env: { ...process.env, DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -546,7 +546,7 @@ describe('ivoc lint --run', () => {
       labels: { ...labels, 'ivoc.test.variant': signal },
     });
     const reference = await archive(signal, image);
-    const bin = fileURLToPath(new URL('../bin/ivoc.js', import.meta.url));
+    const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
     const child = spawn(process.execPath, [bin, 'lint', reference, '--run', '--profile', profilePath], {
       env: { ...process.env, DOCKER_HOST: env.dockerHost },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,7 +17,7 @@ import { Script, constants as vmConstants } from 'node:vm';
 import { cacheDisabledByEnv, defaultCacheDir } from '../oci/cache-env.js';
 
 /**
- * The CLI's entry (dist/cli.js): runs the bundle (dist/ivoc.cjs) with a V8
+ * The CLI's entry (dist/cli.cjs): runs the bundle (dist/ivoc.cjs) with a V8
  * code cache, as Node 22's module compile cache does (Node 20 has none).
  *
  * Compiling the bundle was the largest share of a short command's own time:
@@ -50,7 +50,11 @@ type Bundle = (
   dirname: string,
 ) => void;
 
-const bundlePath = join(dirname(fileURLToPath(import.meta.url)), 'ivoc.cjs');
+/** Set by scripts/build.mjs: the content hashes of this build's bundles (their caches are kept) and the commands with a bundle of their own. */
+declare const __IVOC_BUNDLE_IDS__: readonly string[];
+declare const __IVOC_COMMAND_BUNDLES__: Readonly<Record<string, string>>;
+
+const distDir = dirname(fileURLToPath(import.meta.url));
 
 /** The bundle's identity, from its first line (`/* ivoc bundle HASH *\/`, a hash of the rest): names the cache file. */
 function bundleIdOf(source: string): string | undefined {
@@ -111,8 +115,10 @@ function writeCache(path: string, data: Buffer, bundleId: string): void {
     return;
   }
   try {
+    const current = new Set([bundleId, ...__IVOC_BUNDLE_IDS__]);
     for (const name of readdirSync(dir)) {
-      if (name.endsWith('.v8') && !name.startsWith(`${bundleId}-`)) rmSync(join(dir, name), { force: true });
+      if (name.endsWith('.v8') && !current.has(name.slice(0, name.indexOf('-'))))
+        rmSync(join(dir, name), { force: true });
     }
   } catch {
     // Pruning is a nicety.
@@ -120,7 +126,7 @@ function writeCache(path: string, data: Buffer, bundleId: string): void {
 }
 
 /** With --enable-source-maps: Node's CommonJS loader, which maps stack traces through dist/ivoc.cjs.map. */
-function loadForSourceMaps(source: string): Bundle {
+function loadForSourceMaps(bundlePath: string, source: string): Bundle {
   const holder = new Module(bundlePath) as Module & { _compile(code: string, filename: string): void };
   holder.filename = bundlePath;
   // The bundle's code starts on its second line: the prefix shifts only the banner's columns.
@@ -130,26 +136,33 @@ function loadForSourceMaps(source: string): Bundle {
 
 function run(): void {
   const env = process.env;
+  const argv = process.argv.slice(2);
+  const options = optionsOf(argv);
+  const first = argv[0];
+  const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'none';
+  // A command with a bundle of its own (scripts/build.mjs) reads less; the others share dist/ivoc.cjs.
+  const bundlePath = join(
+    distDir,
+    Object.hasOwn(__IVOC_COMMAND_BUNDLES__, command)
+      ? (__IVOC_COMMAND_BUNDLES__[command] as string)
+      : 'ivoc.cjs',
+  );
   // The build checks that the bundle is ASCII: latin1 makes a one-byte string without decoding.
   let source: string;
   try {
     source = readFileSync(bundlePath, 'latin1');
   } catch (error) {
-    // A checkout built only in part (or a build that failed its checks): say so, as bin/ivoc.js does.
+    // A checkout built only in part (or a build that failed its checks): say so, as bin/ivoc.cjs does.
     process.stderr.write(
       `ivoc: not built (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}: ${bundlePath}); run \`npm install\` (or \`npm run build\`) in the checkout\n`,
     );
     process.exit(3);
   }
-  const argv = process.argv.slice(2);
-  const options = optionsOf(argv);
   let bundle: Bundle;
   if (process.sourceMapsEnabled) {
-    bundle = loadForSourceMaps(source);
+    bundle = loadForSourceMaps(bundlePath, source);
   } else {
     const bundleId = bundleIdOf(source);
-    const first = argv[0];
-    const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'none';
     const enabled =
       bundleId !== undefined &&
       env.IVOC_CODE_CACHE !== '0' &&

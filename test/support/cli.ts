@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const bin = fileURLToPath(new URL('../../bin/ivoc.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../bin/ivoc.cjs', import.meta.url));
 
 export interface CliResult {
   code: number | null;
