@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { generateSchemaValidators } from './schema-validators.mjs';
 
@@ -63,17 +63,63 @@ const undiciWithoutHttp2 = {
 };
 
 /**
+ * undici requires node:http for two things: http.maxHeaderSize, the default
+ * of a client's maxHeaderSize (ours sets it: src/oci/registry/http.ts), and
+ * IncomingMessage, compared with a stream being destroyed. Loading node:http
+ * (its agent, client, server and parser binding) costs ~3 ms of every
+ * command; both uses now require it when they run. The build fails if
+ * undici's source no longer has what is patched.
+ */
+const undiciHttpOnUse = {
+  name: 'undici-http-on-use',
+  setup(build) {
+    const patches = {
+      'core/util.js': [
+        ["const { IncomingMessage } = require('node:http')\n", ''],
+        ['.constructor === IncomingMessage', ".constructor === require('node:http').IncomingMessage"],
+      ],
+      'dispatcher/client.js': [
+        ["const http = require('node:http')\n", ''],
+        [
+          `const getDefaultNodeMaxHeaderSize = http &&
+  http.maxHeaderSize &&
+  Number.isInteger(http.maxHeaderSize) &&
+  http.maxHeaderSize > 0
+  ? () => http.maxHeaderSize
+  : () => { throw new InvalidArgumentError('http module not available or http.maxHeaderSize invalid') }`,
+          `const getDefaultNodeMaxHeaderSize = () => {
+  const { maxHeaderSize } = require('node:http')
+  if (Number.isInteger(maxHeaderSize) && maxHeaderSize > 0) return maxHeaderSize
+  throw new InvalidArgumentError('http module not available or http.maxHeaderSize invalid')
+}`,
+        ],
+      ],
+    };
+    build.onLoad(
+      { filter: /undici[\\/]lib[\\/](core[\\/]util|dispatcher[\\/]client)\.js$/ },
+      async (args) => {
+        const file = args.path.split(/[\\/]/).slice(-2).join('/');
+        let source = await readFile(args.path, 'utf8');
+        for (const [from, to] of patches[file] ?? []) {
+          if (source.split(from).length !== 2)
+            throw new Error(`undici ${file}: expected one '${from.split('\n')[0]}'`);
+          source = source.replace(from, to);
+        }
+        if (/^const .*require\('node:http'\)/m.test(source))
+          throw new Error(`undici ${file}: node:http is still required when it loads`);
+        return { contents: source, loader: 'js' };
+      },
+    );
+  },
+};
+
+/**
  * undici compiles llhttp (its HTTP parser, WebAssembly) on the first
- * connection. V8's optimising tier for it costs ~150 ms of a short
- * command's life, while Liftoff (the baseline compiler) is plenty for
- * parsing headers: so llhttp is compiled with `--liftoff-only`, eagerly,
- * and the flags are put back at once. Why not for the whole process: V8
- * rejects Node's built-in code cache while any flag differs from its
- * default, and every built-in module loaded after such a change compiles
- * from source (measured: the ~65 modules an inspect loads, ~10 ms more).
- * The module compiled inside the window has no tier-up (dynamic tiering was
- * off when it was made), so it stays on Liftoff after the flags are back.
- * The build fails if undici's source no longer has the two calls patched.
+ * connection; its two `new WebAssembly.Module(` calls go to
+ * src/oci/registry/llhttp.ts instead, which compiles on V8's baseline
+ * compiler only, and undici's parser factory is registered there so that the
+ * registry client can run it ahead of the first connection. The build fails
+ * if undici's source no longer has what is patched.
  */
 const llhttpOnLiftoff = {
   name: 'llhttp-on-liftoff',
@@ -83,31 +129,21 @@ const llhttpOnLiftoff = {
       const calls = source.split('new WebAssembly.Module(').length - 1;
       if (calls !== 2)
         throw new Error(`undici client-h1.js: expected 2 WebAssembly.Module calls, found ${calls}`);
+      const make = 'if (!llhttpInstance) {\n    llhttpInstance = lazyllhttp()\n  }';
+      if (!source.includes(make))
+        throw new Error('undici client-h1.js: its parser is no longer made on connecting');
+      const patched = source.replaceAll(
+        'new WebAssembly.Module(',
+        "require('ivoc-llhttp-compile').compileOnLiftoff(",
+      );
       return {
-        contents: source.replaceAll('new WebAssembly.Module(', "require('ivoc-llhttp-compile')("),
+        // And its parser factory, for the registry client to call ahead of the first connection.
+        contents: `${patched}\nrequire('ivoc-llhttp-compile').registerParserFactory(() => {\n  ${make}\n})\n`,
         loader: 'js',
       };
     });
     build.onResolve({ filter: /^ivoc-llhttp-compile$/ }, () => ({
-      path: 'ivoc-llhttp-compile',
-      namespace: 'ivoc',
-    }));
-    build.onLoad({ filter: /^ivoc-llhttp-compile$/, namespace: 'ivoc' }, () => ({
-      contents: `const { setFlagsFromString } = require('node:v8');
-module.exports = function compileOnLiftoff(bytes) {
-  setFlagsFromString('--liftoff-only');
-  setFlagsFromString('--no-wasm-lazy-compilation');
-  try {
-    return new WebAssembly.Module(bytes);
-  } finally {
-    // --liftoff-only also turned tier-up and dynamic tiering off: all four back to V8's defaults.
-    setFlagsFromString('--no-liftoff-only');
-    setFlagsFromString('--wasm-tier-up');
-    setFlagsFromString('--wasm-dynamic-tiering');
-    setFlagsFromString('--wasm-lazy-compilation');
-  }
-};`,
-      loader: 'js',
+      path: resolve('src/oci/registry/llhttp.ts'),
     }));
   },
 };
@@ -197,7 +233,7 @@ async function bundleCli(name, extraPlugins) {
     define: { __IVOC_BUILD_ID__: JSON.stringify(id), 'import.meta.url': '__ivocModuleUrl' },
     // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
     external: ['dockerode', 'ssh2', 'cpu-features'],
-    plugins: [undiciWithoutHttp2, llhttpOnLiftoff, llhttpFromFile, ...extraPlugins],
+    plugins: [undiciWithoutHttp2, undiciHttpOnUse, llhttpOnLiftoff, llhttpFromFile, ...extraPlugins],
     banner: {
       js: `/* ivoc bundle ${bundlePlaceholder} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
     },

@@ -10,6 +10,7 @@ import { IvocError, TransportError } from '../../errors.js';
 import { type AuthUse, type CredentialsProvider, RegistryAuth } from './auth.js';
 import { type ErrorSite, networkError, statusError } from './errors.js';
 import { apiHost, isInsecureRegistry, probeScheme } from './hosts.js';
+import { prepareHttpParser } from './llhttp.js';
 import {
   isRetryableStatus,
   isTransientNetworkError,
@@ -141,9 +142,12 @@ export class RegistryHttp {
 
   /** `https://host` or, for an insecure registry without TLS, `http://host`. */
   async origin(): Promise<string> {
-    this.schemePromise ??= this.insecure
-      ? probeScheme(this.host, this.options.timeouts.connectMs)
-      : Promise.resolve('https');
+    if (this.schemePromise === undefined) {
+      this.schemePromise = this.insecure
+        ? // While the server answers the probe, undici's parser is compiled (llhttp.ts).
+          probeScheme(this.host, this.options.timeouts.connectMs, prepareHttpParser)
+        : Promise.resolve('https');
+    }
     return `${await this.schemePromise}://${this.host}`;
   }
 
@@ -165,6 +169,9 @@ export class RegistryHttp {
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyIdleMs,
         keepAliveTimeout: 10_000,
+        // Set, so that undici never reads Node's default from node:http (scripts/build.mjs):
+        // four times Node's 16 KiB, for registries with long auth challenges or links.
+        maxHeaderSize: 64 * 1024,
       });
       this.pools.set(origin, pool);
     }
@@ -180,7 +187,11 @@ export class RegistryHttp {
     signal: AbortSignal | undefined,
   ): Promise<HttpResponse> {
     this.stats.requests++;
-    const response = await poolRequest(this.pool(url.origin), {
+    // undici frees a keep-alive connection one event-loop turn after its response
+    // ended (client-h1.js: setImmediate before reuse); a request sent sooner, as the
+    // config request right after the manifest, would open another connection.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const pending = poolRequest(this.pool(url.origin), {
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': this.options.userAgent, ...headers },
@@ -192,6 +203,9 @@ export class RegistryHttp {
       // a HEAD: without this, each of them cost a new connection.
       ...(method === 'HEAD' ? { reset: false } : {}),
     });
+    // A first connection is under way: compile undici's parser meanwhile (llhttp.ts).
+    prepareHttpParser();
+    const response = await pending;
     return {
       status: response.statusCode,
       headers: response.headers as Headers,
