@@ -21,7 +21,7 @@ import { importTs, quietGate, ROOT, WORK_DIR } from './env.mjs';
 
 const REGISTRY = '127.0.0.1:5100';
 const NODE = process.execPath;
-const IVOC = join(ROOT, 'bin', 'ivoc.js');
+const IVOC = join(ROOT, 'bin', 'ivoc.cjs');
 const DOCKER_HOST = process.env.DOCKER_HOST ?? 'unix:///run/ivoc-test/docker.sock';
 const OUT = join(ROOT, 'bench', 'PRODUCTS.md');
 const END_MARKER = '<!-- products:end (generated above, kept below) -->';

@@ -22,7 +22,7 @@ const OPTIONAL = ['profile'];
 const RESULTS_JSON = join(ROOT, 'bench', 'results.json');
 const RESULTS_MD = join(ROOT, 'bench', 'RESULTS.md');
 /** The CLI measured: bin/ivoc.cjs, or IVOC_BENCH_CLI (e.g. another checkout's, to compare builds). */
-const IVOC = process.env.IVOC_BENCH_CLI ?? join(ROOT, 'bin', 'ivoc.js');
+const IVOC = process.env.IVOC_BENCH_CLI ?? join(ROOT, 'bin', 'ivoc.cjs');
 const NODE = process.execPath;
 const MB = 1e6;
 
