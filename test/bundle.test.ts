@@ -68,7 +68,18 @@ describe('the built CLI', () => {
     expect(modules).toContain('net'); // undici's HTTP/1.1 client did run
     // worker_threads: the hash worker starts only for a blob of 8 MiB or more.
     // http: undici needs node:http only to destroy a body or without maxHeaderSize (scripts/build.mjs).
-    for (const absent of ['http', 'http2', 'tls', 'crypto', 'child_process', 'zlib', 'worker_threads'])
+    // fs/promises and os: loaded where they are used (credentials files, --output, no $HOME).
+    for (const absent of [
+      'http',
+      'http2',
+      'tls',
+      'crypto',
+      'child_process',
+      'zlib',
+      'worker_threads',
+      'fs/promises',
+      'os',
+    ])
       expect(modules).not.toContain(absent);
 
     // A lint whose rules read only the config loads no layer reader and no engine client either.

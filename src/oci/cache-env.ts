@@ -1,5 +1,5 @@
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { homeDirectory } from './home.js';
 
 /**
  * Where ivoc's caches live and whether the environment turns them off: read
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.IVOC_CACHE_DIR) return env.IVOC_CACHE_DIR;
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ivoc');
-  return join(homedir(), '.cache', 'ivoc');
+  return join(homeDirectory(), '.cache', 'ivoc');
 }
 
 /** True when the environment turns the caches off (IVOC_NO_CACHE=1/true/yes). */

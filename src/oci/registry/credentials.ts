@@ -12,10 +12,9 @@
  * Nothing here logs or puts a secret in a message.
  */
 
-import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../errors.js';
+import { homeDirectory } from '../home.js';
 import { dockerHubRegistry } from '../reference.js';
 import type { Credentials } from './auth.js';
 
@@ -85,7 +84,8 @@ interface ConfigFile {
 async function readConfig(path: string): Promise<ConfigFile | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // node:fs/promises costs ~2 ms to load: only a command that reads credentials loads it.
+    text = await process.getBuiltinModule('node:fs/promises').readFile(path, 'utf8');
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -331,7 +331,7 @@ export async function resolveCredentials(
     }
   }
 
-  const dockerConfig = dockerConfigPath(env, options.home ?? homedir());
+  const dockerConfig = dockerConfigPath(env, options.home ?? homeDirectory());
   const config = await readConfig(dockerConfig);
   if (config) {
     const helper = lookup(config.credHelpers, registry, undefined, false);
