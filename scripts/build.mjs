@@ -114,6 +114,37 @@ const undiciHttpOnUse = {
 };
 
 /**
+ * undici checks invariants with `assert(value)` from node:assert, whose
+ * loading (with its error class and call tracker) costs ~1.5 ms of every
+ * command. Its require gets a function that loads node:assert only when an
+ * invariant fails, and fails the same way (an AssertionError). The build
+ * fails if undici calls anything else of node:assert.
+ */
+const undiciAssertOnFailure = {
+  name: 'undici-assert-on-failure',
+  setup(build) {
+    build.onResolve({ filter: /^node:assert$/ }, (args) =>
+      /[\\/]node_modules[\\/]undici[\\/]/.test(args.importer)
+        ? { path: 'undici-assert', namespace: 'ivoc' }
+        : undefined,
+    );
+    build.onLoad({ filter: /undici[\\/]lib[\\/].*\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const other = /\bassert\.[a-zA-Z]+\(/.exec(source);
+      if (/require\('node:assert'\)/.test(source) && other)
+        throw new Error(`undici ${args.path}: calls ${other[0]}, not only assert()`);
+      return undefined;
+    });
+    build.onLoad({ filter: /^undici-assert$/, namespace: 'ivoc' }, () => ({
+      contents: `module.exports = function assert(value, message) {
+  if (!value) require('node:assert').ok(value, message);
+};`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * undici compiles llhttp (its HTTP parser, WebAssembly) on the first
  * connection; its two `new WebAssembly.Module(` calls go to
  * src/oci/registry/llhttp.ts instead, which compiles on V8's baseline
@@ -233,7 +264,15 @@ async function bundleCli(name, extraPlugins) {
     define: { __IVOC_BUILD_ID__: JSON.stringify(id), 'import.meta.url': '__ivocModuleUrl' },
     // dockerode pulls optional native modules (ssh2, cpu-features); load it from node_modules as is.
     external: ['dockerode', 'ssh2', 'cpu-features'],
-    plugins: [undiciWithoutHttp2, undiciHttpOnUse, llhttpOnLiftoff, llhttpFromFile, ...extraPlugins],
+    plugins: [
+      // First: its onLoad only checks, and the first onLoad to return contents wins.
+      undiciAssertOnFailure,
+      undiciWithoutHttp2,
+      undiciHttpOnUse,
+      llhttpOnLiftoff,
+      llhttpFromFile,
+      ...extraPlugins,
+    ],
     banner: {
       js: `/* ivoc bundle ${bundlePlaceholder} */(function (exports, require, module, __filename, __dirname) {"use strict";const __ivocModuleUrl = require('node:url').pathToFileURL(__filename).href;`,
     },

@@ -68,7 +68,8 @@ describe('the built CLI', () => {
     expect(modules).toContain('net'); // undici's HTTP/1.1 client did run
     // worker_threads: the hash worker starts only for a blob of 8 MiB or more.
     // http: undici needs node:http only to destroy a body or without maxHeaderSize (scripts/build.mjs).
-    // fs/promises and os: loaded where they are used (credentials files, --output, no $HOME).
+    // fs/promises and os: loaded where they are used (credentials files, --output, no $HOME);
+    // assert: undici's invariants load it only when one fails (scripts/build.mjs).
     for (const absent of [
       'http',
       'http2',
@@ -79,6 +80,7 @@ describe('the built CLI', () => {
       'worker_threads',
       'fs/promises',
       'os',
+      'assert',
     ])
       expect(modules).not.toContain(absent);
 
