@@ -257,6 +257,9 @@ async function bundleCli(name, extraPlugins) {
     sourcemap: true,
     minifyWhitespace: true,
     minifySyntax: true,
+    // A third smaller (inspect's: 488 -> 343 KB): less to read, copy and keep. Stack
+    // traces map back with --enable-source-maps; error classes name themselves.
+    minifyIdentifiers: true,
     // Licence comments go to dist/*.LEGAL.txt: the bundle must be ASCII (checked below).
     legalComments: 'external',
     charset: 'ascii',

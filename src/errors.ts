@@ -51,6 +51,8 @@ export interface ErrorContext {
 }
 
 export class IvocError extends Error {
+  // Written out, not new.target.name: the bundle's identifiers are minified (scripts/build.mjs).
+  override name = 'IvocError';
   readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly image?: string;
@@ -63,7 +65,6 @@ export class IvocError extends Error {
     exitCode: ExitCode = ExitCode.failure,
   ) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.name = new.target.name;
     this.code = code;
     this.exitCode = exitCode;
     if (context.image !== undefined) this.image = context.image;
@@ -79,6 +80,7 @@ export class IvocError extends Error {
 
 /** Bad options, bad profile file, unparsable reference: exit 2. */
 export class UsageError extends IvocError {
+  override name = 'UsageError';
   constructor(message: string, code: ErrorCode = 'ERR_USAGE', context: ErrorContext = {}) {
     super(code, message, context, ExitCode.usage);
   }
@@ -86,6 +88,7 @@ export class UsageError extends IvocError {
 
 /** The image could not be read: malformed, missing, corrupt, unsafe. Exit 3. */
 export class ImageError extends IvocError {
+  override name = 'ImageError';
   constructor(code: ErrorCode, message: string, context: ErrorContext = {}) {
     super(code, message, context, ExitCode.failure);
   }
@@ -93,6 +96,7 @@ export class ImageError extends IvocError {
 
 /** A registry or engine answered badly, or could not be reached. Exit 3. */
 export class TransportError extends IvocError {
+  override name = 'TransportError';
   readonly status?: number;
   constructor(code: ErrorCode, message: string, context: ErrorContext & { status?: number } = {}) {
     super(code, message, context, ExitCode.failure);

@@ -44,6 +44,7 @@ const stallMs = 60_000;
 
 /** The hash worker died or stopped making progress: what it was hashing cannot be verified. */
 export class HashOffloadError extends IvocError {
+  override name = 'HashOffloadError';
   constructor(message: string) {
     super('ERR_HASH_WORKER', message);
   }
