@@ -5,7 +5,8 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
-import { generateSchemaValidators } from './schema-validators.mjs';
+import { generatedDir, generateSchemaValidators } from './schema-validators.mjs';
+import { generateSha256Wasm } from './sha256-wasm.mjs';
 
 /**
  * The build's identity: a hash of every input of the bundle we own (src/,
@@ -36,6 +37,7 @@ async function buildId() {
 // Files of earlier builds would pile up in dist/.
 await rm('dist', { recursive: true, force: true });
 await generateSchemaValidators();
+await generateSha256Wasm(generatedDir);
 
 /**
  * undici's HTTP/2 client requires node:http2 when it loads, and node:http2

@@ -1,34 +1,48 @@
 /**
- * Digests: our JavaScript SHA-256 (small blobs, no node:crypto at start-up)
- * against node:crypto, and the verifier on both sides of the size threshold.
+ * Digests: our SHA-256 (small blobs, no node:crypto at start-up; its block
+ * function in WebAssembly and in JavaScript) against node:crypto, and the
+ * verifier on both sides of the size threshold.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createHashFor, DigestVerifier, digestOf, smallBlobBytes } from '../src/oci/digest.js';
-import { Sha256 } from '../src/oci/sha256.js';
+import { Sha256, sha256UsesWebAssembly } from '../src/oci/sha256.js';
 
 const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-describe('Sha256', () => {
+it('Sha256 runs its block function in WebAssembly where Node has it', () => {
+  expect(sha256UsesWebAssembly()).toBe(true);
+});
+
+describe.each([
+  ['WebAssembly', false],
+  ['JavaScript', true],
+])('Sha256, block function in %s', (_engine, javascript) => {
   it('matches node:crypto for every length around the block and padding boundaries', () => {
     const data = randomBytes(300);
     for (let length = 0; length <= 300; length++) {
       const slice = data.subarray(0, length);
-      expect(new Sha256().update(slice).digest('hex'), `length ${length}`).toBe(reference(slice));
+      expect(new Sha256({ javascript }).update(slice).digest('hex'), `length ${length}`).toBe(
+        reference(slice),
+      );
     }
   });
 
   it('matches node:crypto for the FIPS 180-4 examples and large inputs fed in odd pieces', () => {
-    expect(new Sha256().update(Buffer.from('abc')).digest('hex')).toBe(
+    expect(new Sha256({ javascript }).update(Buffer.from('abc')).digest('hex')).toBe(
       'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
     );
-    expect(new Sha256().digest('hex')).toBe(
+    expect(new Sha256({ javascript }).digest('hex')).toBe(
       'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     );
-    for (const size of [1000, 65_537, smallBlobBytes]) {
+    // 64,512 bytes fill the WebAssembly module's input area once: one byte either side too.
+    for (const size of [1000, 64_511, 64_512, 64_513, 65_537, smallBlobBytes]) {
       const data = randomBytes(size);
-      const hash = new Sha256();
+      expect(new Sha256({ javascript }).update(data).digest('hex'), `size ${size}, whole`).toBe(
+        reference(data),
+      );
+      const hash = new Sha256({ javascript });
       let offset = 0;
       let piece = 1;
       while (offset < size) {
@@ -40,8 +54,21 @@ describe('Sha256', () => {
     }
   });
 
+  it('keeps its state apart from hashes interleaved with it (the WebAssembly memory is shared)', () => {
+    const first = randomBytes(5000);
+    const second = randomBytes(7000);
+    const one = new Sha256({ javascript });
+    const two = new Sha256({ javascript });
+    for (let offset = 0; offset < 7000; offset += 500) {
+      one.update(first.subarray(offset, offset + 500));
+      two.update(second.subarray(offset, offset + 500));
+    }
+    expect(one.digest('hex')).toBe(reference(first));
+    expect(two.digest('hex')).toBe(reference(second));
+  });
+
   it('refuses to be used after its digest', () => {
-    const hash = new Sha256();
+    const hash = new Sha256({ javascript });
     hash.digest('hex');
     expect(() => hash.update(Buffer.from('x'))).toThrow();
     expect(() => hash.digest('hex')).toThrow();

@@ -1,10 +1,14 @@
 /**
- * SHA-256 (FIPS 180-4) in JavaScript, for the small blobs a metadata-only
- * command verifies (manifests, configs: kilobytes). Loading node:crypto costs
- * ~10 ms of start-up, far more than hashing a few kilobytes here; anything
- * large goes to node:crypto (OpenSSL, with the CPU's SHA extensions), see
- * digest.ts. Checked against node:crypto in test/digest.test.ts.
+ * SHA-256 (FIPS 180-4) for the small blobs a metadata-only command verifies
+ * (manifests, configs: kilobytes). Loading node:crypto costs ~10 ms of
+ * start-up, far more than hashing a few kilobytes here; anything large goes to
+ * node:crypto (OpenSSL, with the CPU's SHA extensions), see digest.ts. The
+ * block function is WebAssembly (sha256-wasm.ts), or JavaScript where
+ * WebAssembly is missing. Both are checked against node:crypto in
+ * test/digest.test.ts.
  */
+
+import { inputCapacity, inputOffset, type Sha256Blocks, sha256Blocks, stateOffset } from './sha256-wasm.js';
 
 // The first 32 bits of the fractional parts of the cube roots of the first 64 primes.
 const roundConstants = new Uint32Array([
@@ -24,6 +28,8 @@ const initialState = [
 ];
 
 export class Sha256 {
+  /** The WebAssembly block function; null for the JavaScript one (also the choice of tests). */
+  private readonly engine: Sha256Blocks | null;
   private readonly state = new Uint32Array(initialState);
   private readonly schedule = new Uint32Array(64);
   /** The block being filled, and how many of its bytes are set. */
@@ -31,6 +37,10 @@ export class Sha256 {
   private blockBytes = 0;
   private totalBytes = 0;
   private finished = false;
+
+  constructor(options: { javascript?: boolean } = {}) {
+    this.engine = options.javascript ? null : sha256Blocks(roundConstants);
+  }
 
   update(data: Uint8Array): this {
     if (this.finished) throw new Error('Sha256: update after digest');
@@ -42,10 +52,12 @@ export class Sha256 {
       this.blockBytes += take;
       offset = take;
       if (this.blockBytes < 64) return this;
-      this.compress(this.block, 0);
+      this.compressBlocks(this.block, 0, 64);
       this.blockBytes = 0;
     }
-    for (; offset + 64 <= data.length; offset += 64) this.compress(data, offset);
+    const whole = (data.length - offset) & ~63;
+    if (whole > 0) this.compressBlocks(data, offset, whole);
+    offset += whole;
     if (offset < data.length) {
       this.block.set(data.subarray(offset), 0);
       this.blockBytes = data.length - offset;
@@ -68,6 +80,23 @@ export class Sha256 {
     let hex = '';
     for (const word of this.state) hex += word.toString(16).padStart(8, '0');
     return hex;
+  }
+
+  /** Hashes `length` bytes (whole blocks) of data from offset into the state. */
+  private compressBlocks(data: Uint8Array, offset: number, length: number): void {
+    const engine = this.engine;
+    if (engine === null) {
+      for (let at = offset; at < offset + length; at += 64) this.compress(data, at);
+      return;
+    }
+    // The engine's memory is shared by every hash: the state goes in and comes back out.
+    engine.words.set(this.state, stateOffset / 4);
+    for (let at = offset; at < offset + length; at += inputCapacity) {
+      const chunk = Math.min(inputCapacity, offset + length - at);
+      engine.bytes.set(data.subarray(at, at + chunk), inputOffset);
+      engine.blocks(inputOffset, chunk / 64);
+    }
+    this.state.set(engine.words.subarray(stateOffset / 4, stateOffset / 4 + 8));
   }
 
   private compress(data: Uint8Array, offset: number): void {
@@ -117,4 +146,9 @@ export class Sha256 {
     s[6] = (s[6]! + g) | 0;
     s[7] = (s[7]! + h) | 0;
   }
+}
+
+/** Whether the block function is WebAssembly here (tests; else JavaScript). */
+export function sha256UsesWebAssembly(): boolean {
+  return sha256Blocks(roundConstants) !== null;
 }
