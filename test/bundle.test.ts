@@ -200,6 +200,24 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect(after.mtimeMs).toBe(made.mtimeMs);
   });
 
+  it('an inspect that reads layers has a cache of its own, apart from a metadata-only one', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-scan-'));
+    const plain = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(plain.code, plain.stderr).toBe(0);
+    const scan = await runIvoc(['inspect', input, '--scan', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+    });
+    expect(scan.code, scan.stderr).toBe(0);
+    const path = await runIvoc(['inspect', input, '--path=/etc/passwd', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+    });
+    expect(path.code, path.stderr).toBe(0);
+    const names = (await codeFiles(cacheDir)).map((name) =>
+      name.replace(/^.*-x?[a-z0-9]+-(inspect.*)\.v8$/, '$1'),
+    );
+    expect(names.sort()).toEqual(['inspect', 'inspect-scan']);
+  });
+
   it('is not made by --help or a failed run, and one others could write is not used but made again', async () => {
     const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-gates-'));
     const help = await runIvoc(['inspect', '--help'], { IVOC_CACHE_DIR: cacheDir });

@@ -67,6 +67,18 @@ function optionsOf(argv: readonly string[]): readonly string[] {
   return end === -1 ? argv : argv.slice(0, end);
 }
 
+/**
+ * The code cache's name for a run: the command's, but an inspect that reads
+ * layers (--scan, --path) runs far more code than a metadata-only one, and
+ * each deserialises only what it runs.
+ */
+function cacheName(command: string, options: readonly string[]): string {
+  const readsLayers = options.some(
+    (option) => option === '--scan' || option === '--path' || option.startsWith('--path='),
+  );
+  return command === 'inspect' && readsLayers ? 'inspect-scan' : command;
+}
+
 /** Ours alone: a directory or file another user (or everyone) could have written is not trusted. */
 function trusted(stats: { uid: number; mode: number }): boolean {
   const uid = process.getuid?.();
@@ -175,7 +187,7 @@ function run(): void {
       ? join(
           defaultCacheDir(env),
           'code',
-          `${bundleId}-node${process.versions.node}-${process.arch}-${command}.v8`,
+          `${bundleId}-node${process.versions.node}-${process.arch}-${cacheName(command, options)}.v8`,
         )
       : undefined;
     const cachedData = path === undefined ? undefined : readCache(path);
