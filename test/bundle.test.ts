@@ -94,7 +94,17 @@ describe('the built CLI', () => {
       'json',
     ]);
     expect([0, 1]).toContain(lint.code);
-    for (const absent of ['http2', 'tls', 'crypto', 'child_process', 'zlib', 'worker_threads'])
+    for (const absent of [
+      'http',
+      'http2',
+      'tls',
+      'crypto',
+      'child_process',
+      'zlib',
+      'worker_threads',
+      'fs/promises',
+      'assert',
+    ])
       expect(lint.modules).not.toContain(absent);
   });
 

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import type Dockerode from 'dockerode';
 import { ExitCode, ImageError, IvocError, TransportError, UsageError } from '../errors.js';
 import { loadImage } from '../oci/image.js';
@@ -40,7 +39,7 @@ export interface LintArgs {
 
 /** Images checked at once by default: one per CPU, at most 4 (like `crane copy --jobs`, `make -j`). */
 export function defaultJobs(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+  return Math.max(1, Math.min(4, process.getBuiltinModule('node:os').availableParallelism()));
 }
 
 /** `--jobs N` (or IVOC_JOBS): a whole number, at least 1. */

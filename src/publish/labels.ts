@@ -1,10 +1,10 @@
-import semver from 'semver';
 import { ImageError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestOf } from '../oci/digest.js';
 import type { LoadedImage } from '../oci/image.js';
 import { isManifestMediaType, MediaType } from '../oci/media-types.js';
 import { ivoaPrefix, mergedLabels, ociPrefix } from '../rules/labels.js';
+import * as semver from '../rules/util/semver.js';
 
 /**
  * The discovery labels publish writes, and the rewrite of the config and the

@@ -1,9 +1,9 @@
-import semver from 'semver';
 import parseSpdx from 'spdx-expression-parse';
 import type { Finding } from '../report/types.js';
 import { ociPrefix } from './labels.js';
 import type { Evidence, Rule } from './types.js';
 import { labelFindingKey, listed, presentLabel, quoted } from './util/label-values.js';
+import * as semver from './util/semver.js';
 
 /**
  * Formats of the OCI pre-defined keys. Only keys that are present are

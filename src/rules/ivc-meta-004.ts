@@ -1,7 +1,7 @@
-import semver from 'semver';
 import { ivoaPrefix } from './labels.js';
 import type { Rule } from './types.js';
 import { labelFindingKey, labelValue, quoted } from './util/label-values.js';
+import * as semver from './util/semver.js';
 
 /**
  * The spec version an image claims. Strict semver: unlike the image's own

@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { ImageError, IvocError } from '../../errors.js';
 import type { ImageSource } from '../content.js';
@@ -60,7 +59,7 @@ export interface ScanOptions {
  * CPU, peak RSS within the same 140-160 MB).
  */
 export function defaultConcurrency(): number {
-  return Math.max(3, availableParallelism());
+  return Math.max(3, process.getBuiltinModule('node:os').availableParallelism());
 }
 
 interface Work {
