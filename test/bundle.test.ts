@@ -52,6 +52,20 @@ async function builtinsLoaded(
 }
 
 describe('the built CLI', () => {
+  it('is where package.json and the GitHub Action (action.yml) run it from', async () => {
+    const root = join(dirname(bin), '..');
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    const action = await readFile(join(root, 'action.yml'), 'utf8');
+    const named = [
+      ...Object.values(pkg.bin),
+      ...[...action.matchAll(/\bbin\/[\w.-]+/g)].map((match) => match[0]),
+    ];
+    expect(named.length).toBeGreaterThan(1);
+    for (const path of new Set(named)) await expect(stat(join(root, path)), path).resolves.toBeTruthy();
+  });
+
   it('loads no node:http, HTTP/2, TLS, crypto, child_process, zlib or worker thread for a metadata-only inspect; no HTTP/2, TLS, crypto, child_process, zlib or worker thread for a config-only lint', async () => {
     const image = `${env.registries.anonymous.host}/ivoc-test/bundle-modules:1`;
     const pushed = await runIvoc([
