@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatHelp, type Invocation, parseCommandLine } from '../src/cli/args.js';
 import { cli } from '../src/cli/commands.js';
+import { commandOf, globalValueOptions, globalValueShorts } from '../src/cli/launch-args.js';
 import { ExitCode, UsageError } from '../src/errors.js';
 import { runIvoc } from './support/cli.js';
 
@@ -342,5 +343,39 @@ describe('ivoc (the built CLI)', () => {
     const result = await runIvoc(['--version']);
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(`${version}\n`);
+  });
+});
+
+describe('the launcher finds the command as args.ts does (src/cli/launch-args.ts)', () => {
+  it('lists the global options that take a value, as commands.ts defines them', () => {
+    const withValue = Object.entries(cli.globalOptions).filter(([, spec]) => spec.type === 'string');
+    expect([...globalValueOptions].sort()).toEqual(withValue.map(([name]) => name).sort());
+    expect([...globalValueShorts].sort()).toEqual(
+      withValue.flatMap(([, spec]) => (spec.short === undefined ? [] : [spec.short])).sort(),
+    );
+  });
+
+  it('names the command args.ts runs, whatever global options come first', () => {
+    const lines = [
+      ['inspect', 'oci:x'],
+      ['-q', 'inspect', 'oci:x'],
+      ['--platform', 'linux/arm64', 'inspect', 'oci:x'],
+      ['--platform=linux/arm64', 'lint', 'oci:x'],
+      ['--creds', 'inspect', 'lint', 'oci:x'],
+      ['-o', 'inspect', 'lint', 'oci:x'],
+      ['-qo', 'inspect', 'lint', 'oci:x'],
+      ['-oinspect', 'lint', 'oci:x'],
+      ['--insecure-registry', 'inspect', '--no-color', 'publish', 'oci:x', 'docker://r/x'],
+      ['--', 'inspect', 'oci:x'],
+      ['-q', '--', 'lint', 'oci:x'],
+    ];
+    for (const argv of lines) {
+      const invocation = parseCommandLine(cli, argv);
+      expect(invocation.kind, argv.join(' ')).toBe('run');
+      if (invocation.kind === 'run') expect(commandOf(argv), argv.join(' ')).toBe(invocation.command.name);
+    }
+    expect(commandOf([])).toBe('none');
+    expect(commandOf(['--version'])).toBe('none');
+    expect(commandOf(['-q', 'Inspect'])).toBe('none');
   });
 });

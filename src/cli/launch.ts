@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script, constants as vmConstants } from 'node:vm';
 import { cacheDisabledByEnv, defaultCacheDir } from '../oci/cache-env.js';
+import { commandOf } from './launch-args.js';
 
 /**
  * The CLI's entry (dist/cli.cjs): runs the bundle (dist/ivoc.cjs) with a V8
@@ -38,8 +39,8 @@ import { cacheDisabledByEnv, defaultCacheDir } from '../oci/cache-env.js';
  * without the cache: Node 20 maps stack traces only for what that loader
  * compiled.
  *
- * Kept to Node built-ins and one small module of ours (the cache
- * directory): it runs before anything else.
+ * Kept to Node built-ins and two small modules of ours (the cache
+ * directory, the command word): it runs before anything else.
  */
 
 type Bundle = (
@@ -150,8 +151,7 @@ function run(): void {
   const env = process.env;
   const argv = process.argv.slice(2);
   const options = optionsOf(argv);
-  const first = argv[0];
-  const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'none';
+  const command = commandOf(argv);
   // A command with a bundle of its own (scripts/build.mjs) reads less; the others share dist/ivoc.cjs.
   const bundlePath = join(
     distDir,
