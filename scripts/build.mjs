@@ -132,14 +132,25 @@ const undiciAssertOnFailure = {
     );
     build.onLoad({ filter: /undici[\\/]lib[\\/].*\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      const other = /\bassert\.[a-zA-Z]+\(/.exec(source);
-      if (/require\('node:assert'\)/.test(source) && other)
-        throw new Error(`undici ${args.path}: calls ${other[0]}, not only assert()`);
+      const requires = source.match(/^.*require\('node:assert'\).*$/gm) ?? [];
+      const other = /\bassert\.[a-zA-Z]+/.exec(source);
+      if (
+        requires.some((line) => line.trim() !== "const assert = require('node:assert')") ||
+        (requires.length > 0 && other)
+      )
+        throw new Error(
+          `undici ${args.path}: uses node:assert beyond assert(): ${other?.[0] ?? requires.join('; ')}`,
+        );
       return undefined;
     });
+    // The error node:assert's ok() would throw, but for its message: ok() quotes the source
+    // line that called it, which would be this function's.
     build.onLoad({ filter: /^undici-assert$/, namespace: 'ivoc' }, () => ({
       contents: `module.exports = function assert(value, message) {
-  if (!value) require('node:assert').ok(value, message);
+  if (value) return;
+  if (message instanceof Error) throw message;
+  const { AssertionError } = require('node:assert');
+  throw new AssertionError({ actual: value, expected: true, operator: '==', message, stackStartFn: assert });
 };`,
       loader: 'js',
     }));
@@ -196,9 +207,15 @@ const llhttpFromFile = {
       if (file === undefined) throw new Error(`unexpected llhttp module ${args.path}`);
       return {
         contents: `let bytes;
-Object.defineProperty(module, 'exports', {
-  get: () => (bytes ??= require('node:fs').readFileSync(require('node:path').join(__dirname, ${JSON.stringify(file)}))),
-});`,
+function read() {
+  const path = require('node:path').join(__dirname, ${JSON.stringify(file)});
+  try {
+    return require('node:fs').readFileSync(path);
+  } catch (error) {
+    throw new Error(\`ivoc is not built in full (\${error.code ?? 'unreadable'}: \${path}); run \\\`npm install\\\` (or \\\`npm run build\\\`)\`);
+  }
+}
+Object.defineProperty(module, 'exports', { get: () => (bytes ??= read()) });`,
         loader: 'js',
       };
     });

@@ -8,7 +8,10 @@
  * differs from its default, so every module loaded after such a change would
  * compile from source. A module compiled inside the window has no tier-up
  * (dynamic tiering was off when it was made), so it stays on Liftoff after the
- * flags are back.
+ * flags are back. "Back" means V8's defaults (V8 has no way to read a flag):
+ * a user's own `node --no-wasm-tier-up` and the like do not survive the first
+ * compile. The window is synchronous, but the flags are process-wide: a worker
+ * thread loading a built-in module during it would compile it from source.
  */
 
 import { setFlagsFromString } from 'node:v8';

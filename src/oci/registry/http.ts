@@ -171,6 +171,7 @@ export class RegistryHttp {
         keepAliveTimeout: 10_000,
         // Set, so that undici never reads Node's default from node:http (scripts/build.mjs):
         // four times Node's 16 KiB, for registries with long auth challenges or links.
+        // (So node's --max-http-header-size does not apply to registry responses.)
         maxHeaderSize: 64 * 1024,
       });
       this.pools.set(origin, pool);
