@@ -326,6 +326,13 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect(inspected.code, inspected.stderr).toBe(0);
     const reference = await runIvoc(['inspect', `docker://${image}`, '--format', 'json']);
     expect(inspected.stdout).toBe(reference.stdout);
+    // Without undici's parser beside it: a clear word, not a bare ENOENT.
+    for (const file of ['llhttp.wasm', 'llhttp_simd.wasm']) await rm(join(dir, 'dist', file));
+    const unparsed = await runCopy(['inspect', `docker://${image}`]);
+    expect(unparsed.code).toBe(3);
+    expect(unparsed.stderr).toMatch(
+      /ivoc is not built in full \(ENOENT: .*llhttp.*\.wasm\); run `npm install`/,
+    );
     const lint = await runCopy(['lint', `oci-archive:${example}`]);
     expect(lint.code).toBe(3);
     expect(lint.stderr).toMatch(/^ivoc: not built \(ENOENT: .*ivoc\.cjs\)/);
