@@ -82,6 +82,11 @@ const load = (offset) => [op.load, 2, ...uleb(offset)];
 const store = (offset) => [op.store, 2, ...uleb(offset)];
 const rotr = (local, bits) => [...get(local), ...konst(bits), op.rotr];
 
+/** The end of a loop over words: i += 4, again while i < limit. */
+function nextWord(limit) {
+  return [...get(i), ...konst(4), op.add, op.tee, i, ...konst(limit), op.ltU, op.brIf, 0, op.end];
+}
+
 /** rotr(v, r1) ^ rotr(v, r2) ^ rotr(v, r3), or the last as a shift (the small sigmas). */
 function sigma(local, r1, r2, last, shift) {
   return [
@@ -145,16 +150,7 @@ function body() {
     op.add,
     ...loadBigEndian(),
     ...store(scheduleOffset),
-    ...get(i),
-    ...konst(4),
-    op.add,
-    op.tee,
-    i,
-    ...konst(64),
-    op.ltU,
-    op.brIf,
-    0,
-    op.end,
+    ...nextWord(64),
     // W[16..63] = sigma1(W[t-2]) + W[t-7] + sigma0(W[t-15]) + W[t-16]; i = 4t
     op.loop,
     voidBlock,
@@ -177,16 +173,7 @@ function body() {
     ...load(scheduleOffset - 28),
     op.add,
     ...store(scheduleOffset),
-    ...get(i),
-    ...konst(4),
-    op.add,
-    op.tee,
-    i,
-    ...konst(256),
-    op.ltU,
-    op.brIf,
-    0,
-    op.end,
+    ...nextWord(256),
   ];
   // a..h = state
   [a, b, c, d, e, f, g, h].forEach((local, k) => {
@@ -249,16 +236,7 @@ function body() {
     ...get(t2),
     op.add,
     ...set(a),
-    ...get(i),
-    ...konst(4),
-    op.add,
-    op.tee,
-    i,
-    ...konst(256),
-    op.ltU,
-    op.brIf,
-    0,
-    op.end,
+    ...nextWord(256),
   );
   // state += a..h
   [a, b, c, d, e, f, g, h].forEach((local, k) => {

@@ -51,6 +51,19 @@ async function builtinsLoaded(
   };
 }
 
+/** Built-in modules a command that reads only an image's metadata has no use for. */
+const notForMetadata = [
+  'http',
+  'http2',
+  'tls',
+  'crypto',
+  'child_process',
+  'zlib',
+  'worker_threads',
+  'fs/promises',
+  'assert',
+];
+
 describe('the built CLI', () => {
   it('is where package.json and the GitHub Action (action.yml) run it from', async () => {
     const root = join(dirname(bin), '..');
@@ -84,19 +97,7 @@ describe('the built CLI', () => {
     // http: undici needs node:http only to destroy a body or without maxHeaderSize (scripts/build.mjs).
     // fs/promises and os: loaded where they are used (credentials files, --output, no $HOME);
     // assert: undici's invariants load it only when one fails (scripts/build.mjs).
-    for (const absent of [
-      'http',
-      'http2',
-      'tls',
-      'crypto',
-      'child_process',
-      'zlib',
-      'worker_threads',
-      'fs/promises',
-      'os',
-      'assert',
-    ])
-      expect(modules).not.toContain(absent);
+    for (const absent of [...notForMetadata, 'os']) expect(modules).not.toContain(absent);
 
     // A lint whose rules read only the config loads no layer reader and no engine client either.
     const lint = await builtinsLoaded([
@@ -108,18 +109,7 @@ describe('the built CLI', () => {
       'json',
     ]);
     expect([0, 1]).toContain(lint.code);
-    for (const absent of [
-      'http',
-      'http2',
-      'tls',
-      'crypto',
-      'child_process',
-      'zlib',
-      'worker_threads',
-      'fs/promises',
-      'assert',
-    ])
-      expect(lint.modules).not.toContain(absent);
+    for (const absent of notForMetadata) expect(lint.modules).not.toContain(absent);
   });
 
   it('a warm lint of every rule (results cache hit) loads no layer reader: no zlib, crypto or child_process', async () => {
@@ -302,22 +292,7 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     for (const file of ['cli.cjs', 'ivoc-inspect.cjs', 'llhttp.wasm', 'llhttp_simd.wasm'])
       await copyFile(join(dist, file), join(dir, 'dist', file));
     const runCopy = (args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [join(dir, 'bin', 'ivoc.cjs'), ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, IVOC_CACHE_DIR: join(dir, 'cache') },
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-          stdout += chunk;
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-          stderr += chunk;
-        });
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
+      runIvoc(args, { IVOC_CACHE_DIR: join(dir, 'cache') }, join(dir, 'bin', 'ivoc.cjs'));
     const image = `${env.registries.anonymous.host}/ivoc-test/inspect-bundle:1`;
     const pushed = await runIvoc(['publish', `oci-archive:${example}`, `docker://${image}`]);
     expect(pushed.code, pushed.stderr).toBe(0);

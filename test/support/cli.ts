@@ -9,10 +9,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `ivoc` as a user would (npm test builds it first). */
-export function runIvoc(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+/** Runs the built `ivoc` as a user would (npm test builds it first), or another copy of it. */
+export function runIvoc(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  cli: string = bin,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, [cli, ...args], {
       env: { ...process.env, NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
