@@ -307,10 +307,11 @@ async function bundleCli(name, extraPlugins) {
   });
 }
 
-const bundles = {
-  ivoc: await bundleCli('ivoc', []),
-  'ivoc-inspect': await bundleCli('ivoc-inspect', [onlyCommand('./inspect.js')]),
-};
+/** Commands with a bundle of their own (dist/ivoc-<command>.cjs), and the module each keeps. */
+const ownBundles = { inspect: './inspect.js' };
+const bundles = { ivoc: await bundleCli('ivoc', []) };
+for (const [command, module] of Object.entries(ownBundles))
+  bundles[`ivoc-${command}`] = await bundleCli(`ivoc-${command}`, [onlyCommand(module)]);
 
 // Checks of the bundles; a build that fails one leaves nothing in dist/.
 const failBuild = async (message) => {
@@ -358,7 +359,9 @@ await build({
   define: {
     'import.meta.url': '__ivocLauncherUrl',
     __IVOC_BUNDLE_IDS__: JSON.stringify(bundleIds),
-    __IVOC_COMMAND_BUNDLES__: JSON.stringify({ inspect: 'ivoc-inspect.cjs' }),
+    __IVOC_COMMAND_BUNDLES__: JSON.stringify(
+      Object.fromEntries(Object.keys(ownBundles).map((command) => [command, `ivoc-${command}.cjs`])),
+    ),
   },
   banner: {
     js: `"use strict";const __ivocLauncherUrl = require('node:url').pathToFileURL(__filename).href;`,

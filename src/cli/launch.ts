@@ -110,7 +110,7 @@ function readCache(path: string): Buffer | undefined {
  * containers sharing the directory with the same pid, never leave half a
  * cache. The caches of other bundles (older builds) are removed then.
  */
-function writeCache(path: string, data: Buffer, bundleId: string): void {
+function writeCache(path: string, data: Buffer): void {
   const dir = dirname(path);
   // Not node:crypto (its loading costs every command); the exclusive create catches a clash.
   const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -128,7 +128,7 @@ function writeCache(path: string, data: Buffer, bundleId: string): void {
     return;
   }
   try {
-    const current = new Set([bundleId, ...__IVOC_BUNDLE_IDS__]);
+    const current = new Set(__IVOC_BUNDLE_IDS__);
     for (const name of readdirSync(dir)) {
       if (name.endsWith('.v8') && !current.has(name.slice(0, name.indexOf('-'))))
         rmSync(join(dir, name), { force: true });
@@ -198,17 +198,13 @@ function run(): void {
       importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       ...(cachedData ? { cachedData } : {}),
     });
-    if (
-      path !== undefined &&
-      bundleId !== undefined &&
-      (cachedData === undefined || script.cachedDataRejected)
-    ) {
+    if (path !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
       process.once('exit', (code) => {
         // Only a run that did its work: a failed or interrupted one may have run little of the command.
         if (code !== 0 && code !== 1) return;
         // V8 ties the cache to its flags: those a scan changed (src/oci/layer/gc-tuning.ts)
         // are back at their defaults by now (its exit listener runs before this one).
-        writeCache(path, script.createCachedData(), bundleId);
+        writeCache(path, script.createCachedData());
       });
     }
     bundle = script.runInThisContext() as Bundle;
