@@ -111,11 +111,19 @@ function hasCommand(command) {
 
 // ---------------------------------------------------------------- prerequisites
 
-/** Debian package -> a file it provides. */
+/**
+ * Debian package -> a file it provides: the bench's own tools, then what the
+ * test environment it starts needs (as scripts/test.mjs installs them), so
+ * that the bench runs first on a fresh machine too.
+ */
 const PACKAGES = [
   ['skopeo', 'skopeo'],
   ['time', '/usr/bin/time'],
   ['isal', 'igzip'],
+  ['docker.io', 'dockerd'],
+  ['docker-registry', 'docker-registry'],
+  ['apache2-utils', 'htpasswd'],
+  ['openssl', 'openssl'],
 ];
 
 function ensurePrograms() {
