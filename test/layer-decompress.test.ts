@@ -13,6 +13,7 @@ import {
   zstdWindowSize,
 } from '../src/oci/layer/decompress.js';
 import type { CaptureSpec } from '../src/oci/layer/facts.js';
+import { maxGzipHeaderBytes, parseGzipHeader } from '../src/oci/layer/inflate-gzip.js';
 import { scanLayer } from '../src/oci/layer/scan-layer.js';
 import { MediaType } from '../src/oci/media-types.js';
 import { descriptorOf, gzip, haveZstdBinary, packTar, verifiedStream, zstd } from './layer-helpers.js';
@@ -317,6 +318,122 @@ describe('in-process gzip input gathering', () => {
     );
     expect(inflate.inflaterName).toBe('zlib');
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
+  });
+});
+
+/** Inflates `data` in-process, written in pieces of `size` bytes, with a reader that takes its time. */
+async function inflateInPieces(data: Buffer, size: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
+  const inflate = decompressor('gzip', { inflater: 'zlib' });
+  const chunks: Buffer[] = [];
+  await pipeline(
+    Readable.from(pieces, { objectMode: false }),
+    inflate,
+    new Writable({
+      highWaterMark: 1024,
+      write(chunk, _encoding, callback) {
+        chunks.push(Buffer.from(chunk as Buffer));
+        setImmediate(callback);
+      },
+    }),
+  );
+  expect(inflate.inflaterName).toBe('zlib');
+  return Buffer.concat(chunks);
+}
+
+/** A gzip member of `data` whose header carries FEXTRA, FNAME, FCOMMENT and FHCRC. */
+function gzipWithHeaderFields(data: Buffer): Buffer {
+  const plain = gzip(data, 1);
+  const extra = Buffer.from([4, 0, 0x41, 0x42, 0, 0]); // XLEN 4: one subfield 'AB', no data
+  const header = Buffer.concat([
+    Buffer.from([0x1f, 0x8b, 8, 0x04 | 0x08 | 0x10 | 0x02]),
+    plain.subarray(4, 10),
+    extra,
+    Buffer.from('layer.tar\0comment\0', 'latin1'),
+    Buffer.from([0xaa, 0xbb]), // FHCRC: skipped, as documented
+  ]);
+  return Buffer.concat([header, plain.subarray(10)]);
+}
+
+describe('in-process gzip framing (raw inflate, our header and trailer)', () => {
+  it('parses member headers, or says what is wrong with them', () => {
+    const plain = gzip(Buffer.from('x'));
+    expect(parseGzipHeader(plain)).toEqual({ length: 10 });
+    expect(parseGzipHeader(plain.subarray(0, 9))).toBeUndefined();
+    expect(parseGzipHeader(gzipWithHeaderFields(Buffer.from('x')))).toEqual({ length: 10 + 6 + 18 + 2 });
+    const named = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3]),
+      Buffer.from('no end'),
+    ]);
+    expect(parseGzipHeader(named)).toBeUndefined();
+    expect(parseGzipHeader(Buffer.from([0x1f, 0x8c]))).toEqual({ error: 'incorrect header check' });
+    expect(parseGzipHeader(Buffer.from([0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3]))).toEqual({
+      error: 'unknown compression method',
+    });
+    expect(parseGzipHeader(Buffer.from([0x1f, 0x8b, 8, 0x20, 0, 0, 0, 0, 0, 3]))).toEqual({
+      error: 'unknown header flags set',
+    });
+  });
+
+  it('reads concatenated members, header fields and zero padding, whatever the input pieces', async () => {
+    // Members boundaries, trailers and headers fall across pieces of every size here; the big
+    // incompressible member makes zlib stop mid-write and its unconsumed input go back to the framing.
+    const parts = [textBody(300_000), randomBytes(3 * 1024 * 1024 + 5), Buffer.alloc(0), Buffer.from('tail')];
+    const stream = Buffer.concat([
+      gzip(parts[0] as Buffer, 1),
+      gzipWithHeaderFields(parts[1] as Buffer),
+      gzip(parts[2] as Buffer),
+      gzip(parts[3] as Buffer, 9),
+      Buffer.alloc(700), // padding after the last member, as some tools write
+    ]);
+    const expected = Buffer.concat(parts);
+    for (const size of [7, 8, 9, 4093, 65536, 600 * 1024, stream.length]) {
+      const output = await inflateInPieces(stream, size);
+      expect(output.length, `pieces of ${size}`).toBe(expected.length);
+      expect(output.equals(expected), `pieces of ${size}`).toBe(true);
+    }
+    // Byte by byte through small members, where all of it is framing.
+    const small = Buffer.concat([
+      gzip(Buffer.from('a')),
+      gzipWithHeaderFields(Buffer.from('bc')),
+      gzip(Buffer.alloc(0)),
+    ]);
+    expect((await inflateInPieces(Buffer.concat([small, Buffer.alloc(3)]), 1)).toString()).toBe('abc');
+  });
+
+  it('refuses what node:zlib refuses after and around a member, naming the problem', async () => {
+    const member = gzip(textBody(100_000), 1);
+    const cases: Array<[string, Buffer, string]> = [
+      ['garbage after a member', Buffer.concat([member, Buffer.from('not gzip')]), 'incorrect header check'],
+      ['a wrong ISIZE', Buffer.from(member).fill(0x7f, member.length - 4), 'incorrect length check'],
+      ['a cut trailer', member.subarray(0, member.length - 3), 'unexpected end of file'],
+      ['no trailer', member.subarray(0, member.length - 8), 'unexpected end of file'],
+      ['a cut second header', Buffer.concat([member, member.subarray(0, 5)]), 'unexpected end of file'],
+      ['a cut deflate stream', member.subarray(0, member.length - 100), 'unexpected end of file'],
+      [
+        'a header that never ends',
+        Buffer.concat([
+          Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3]),
+          Buffer.alloc(maxGzipHeaderBytes + 1, 0x61),
+        ]),
+        `gzip header over ${maxGzipHeaderBytes} bytes`,
+      ],
+    ];
+    for (const [name, data, detail] of cases) {
+      const error = await rejection(inflate(data, { inflater: 'zlib', image: 'img', blob: 'sha256:ab' }));
+      expect(error.code, name).toBe('ERR_LAYER_CORRUPT');
+      expect(error.message, name).toBe(`truncated or corrupt gzip data (${detail})`);
+      expect(error.blob, name).toBe('sha256:ab');
+    }
+  });
+
+  it('does not check the CRC-32 (the blob digest covers the bytes): a wrong one still inflates', async () => {
+    const data = textBody(50_000);
+    const member = gzip(data, 1);
+    const wrongCrc = Buffer.from(member);
+    wrongCrc.writeUInt32LE((wrongCrc.readUInt32LE(member.length - 8) ^ 1) >>> 0, member.length - 8);
+    expect((await inflate(wrongCrc, { inflater: 'zlib' })).output.equals(data)).toBe(true);
   });
 });
 

@@ -2,17 +2,20 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Duplex, type Readable, type Writable } from 'node:stream';
-import { createGunzip, type Gunzip, gunzipSync, constants as zlibConstants } from 'node:zlib';
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { ImageError } from '../../errors.js';
 import type { LayerCompression } from '../media-types.js';
+import { type Backend, corrupt, type Sink } from './inflate-backend.js';
+import { GzipBackend } from './inflate-gzip.js';
 
 /**
  * Streaming layer decompression. The first bytes decide the format (magic
  * wins over the media type, as containerd does); the inflater is an external
  * program when one is installed (igzip, pigz, zstd: they run on the other
  * core, in parallel with our hashing and tar parsing), else in-process
- * (node:zlib, fzstd). Output is capped per layer: past the cap the stream
+ * (node:zlib's raw inflate inside our own gzip framing, see inflate-gzip.ts;
+ * fzstd). Output is capped per layer: past the cap the stream
  * fails with ERR_DECOMPRESSION_LIMIT at once, without buffering the excess.
  *
  * A gzip layer is inflated in-process even when an external program is
@@ -47,14 +50,6 @@ export const maxZstdWindowBytes = 128 * 1024 * 1024;
 /** Input slice fed to fzstd at once: bounds what one call can produce (an RLE block is 4 bytes for 128 KiB). */
 const zstdSliceBytes = 1024;
 const outputChunkBytes = 64 * 1024;
-/**
- * zlib's output buffer: each fills across several thread-pool rounds and is
- * handed on in slices; 1 MiB allocates 16x less often than 64 KiB (measured:
- * ~15% less CPU inflating an incompressible 200 MB layer).
- */
-const zlibChunkBytes = 1024 * 1024;
-/** Input gathered before each zlib write (see ZlibBackend). */
-const zlibInputBytes = 1024 * 1024;
 /** Compressed bytes looked at before choosing between an external gzip inflater and zlib. */
 export const gzipProbeBytes = 32 * 1024;
 /** From this inflated/compressed ratio in the probe on, a gzip layer goes to the external inflater. */
@@ -118,22 +113,6 @@ function findExecutable(name: string): string | undefined {
 function inflaterMode(option: DecompressOptions['inflater']): 'auto' | 'zlib' {
   if (option) return option;
   return process.env.IVOC_INFLATER === 'zlib' ? 'zlib' : 'auto';
-}
-
-/** Where the decompressed bytes go; the backend pauses when `emit` returns false until `resume`. */
-interface Backend {
-  readonly name: string;
-  write(chunk: Buffer, callback: (error?: Error | null) => void): void;
-  end(): void;
-  resume(): void;
-  destroy(): void;
-}
-
-interface Sink {
-  /** Hands out a chunk; false asks the backend to pause. Throws nothing: failures go through fail(). */
-  emit(chunk: Buffer): boolean;
-  done(): void;
-  fail(error: Error): void;
 }
 
 /**
@@ -285,7 +264,7 @@ export class Decompressor extends Duplex {
     if (detected === 'gzip') {
       backend = external.gzip
         ? new ChildBackend(external.gzip.command, external.gzip.args, 'gzip', sink, this.context)
-        : new ZlibBackend(sink, this.context);
+        : new GzipBackend(sink, this.context);
     } else if (detected === 'zstd') {
       backend = external.zstd
         ? new ChildBackend(external.zstd.command, external.zstd.args, 'zstd', sink, this.context)
@@ -323,16 +302,6 @@ export function decompressor(hint: LayerCompression, options: DecompressOptions 
   return new Decompressor(hint, options);
 }
 
-function corrupt(
-  format: string,
-  context: { image?: string; blob?: string },
-  detail?: string,
-  cause?: unknown,
-) {
-  const message = `truncated or corrupt ${format} data${detail ? ` (${detail})` : ''}`;
-  return new ImageError('ERR_LAYER_CORRUPT', message, cause === undefined ? context : { ...context, cause });
-}
-
 /** Uncompressed tar: chunks pass through; backpressure holds the input callback. */
 class PlainBackend implements Backend {
   readonly name = 'none';
@@ -353,109 +322,6 @@ class PlainBackend implements Backend {
   }
   destroy(): void {
     this.pending = undefined;
-  }
-}
-
-/**
- * node:zlib on the thread pool. Input is gathered into 1 MiB buffers (reused)
- * before it is handed to zlib: each write costs a round trip to a pool
- * thread and back, so writing network-sized 64 KiB chunks costs 16x the
- * round trips (measured: ~20% of the CPU of inflating an incompressible
- * layer). Two buffers at most wait for zlib; past that the caller's
- * callback is held (backpressure).
- */
-class ZlibBackend implements Backend {
-  readonly name = 'zlib';
-  private readonly gunzip: Gunzip;
-  private closed = false;
-  /** The buffer being filled, and how far. */
-  private current: Buffer | undefined;
-  private fill = 0;
-  /** Buffers zlib has consumed, for reuse. */
-  private readonly spare: Buffer[] = [];
-  /** Writes handed to zlib and not yet consumed. */
-  private busy = 0;
-  private held: (() => void) | undefined;
-
-  constructor(
-    private readonly sink: Sink,
-    context: { image?: string; blob?: string },
-  ) {
-    this.gunzip = createGunzip({ chunkSize: zlibChunkBytes });
-    this.gunzip.on('data', (chunk: Buffer) => {
-      if (!this.sink.emit(chunk)) this.gunzip.pause();
-    });
-    this.gunzip.on('end', () => this.sink.done());
-    this.gunzip.on('error', (error: Error & { code?: string }) => {
-      if (this.closed) return;
-      this.sink.fail(corrupt('gzip', context, error.message, error));
-    });
-  }
-
-  write(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    if (this.closed) {
-      callback();
-      return;
-    }
-    if (chunk.length >= zlibInputBytes / 2) {
-      // Big enough as it is: no copy.
-      this.flush();
-      this.submit(chunk, undefined);
-    } else {
-      if (this.current && this.fill + chunk.length > this.current.length) this.flush();
-      if (!this.current) {
-        this.current = this.spare.pop() ?? Buffer.allocUnsafe(zlibInputBytes);
-        this.fill = 0;
-      }
-      chunk.copy(this.current, this.fill);
-      this.fill += chunk.length;
-      if (this.fill === this.current.length) this.flush();
-    }
-    if (this.busy >= 2) this.held = () => callback();
-    else callback();
-  }
-
-  end(): void {
-    if (this.closed) return;
-    this.flush();
-    this.gunzip.end();
-  }
-
-  resume(): void {
-    if (this.gunzip.isPaused()) this.gunzip.resume();
-  }
-
-  destroy(): void {
-    this.closed = true;
-    this.held = undefined;
-    this.current = undefined;
-    this.spare.length = 0;
-    this.gunzip.destroy();
-  }
-
-  /** Hands the gathered input to zlib. */
-  private flush(): void {
-    const buffer = this.current;
-    if (!buffer || this.fill === 0) return;
-    const data = buffer.subarray(0, this.fill);
-    this.current = undefined;
-    this.fill = 0;
-    this.submit(data, buffer);
-  }
-
-  /** `reuse`: the buffer to take back once zlib has consumed `data`. */
-  private submit(data: Buffer, reuse: Buffer | undefined): void {
-    this.busy++;
-    this.gunzip.write(data, (error) => {
-      this.busy--;
-      if (this.closed) return;
-      if (!error && reuse) this.spare.push(reuse);
-      if (this.busy < 2 && this.held) {
-        const held = this.held;
-        this.held = undefined;
-        held();
-      }
-    });
   }
 }
 
