@@ -100,8 +100,7 @@ export const factsVersion = 1;
  *
  * Off by default because it adds nothing to the integrity of what is read:
  * the blob digest is verified, and decompression is a function of those
- * bytes (gzip and zstd check their own CRC/xxhash), so the tar is exactly
- * the one the digest names. What the hash would add is whether the config
+ * bytes, so the tar is exactly the one the digest names. What the hash would add is whether the config
  * describes these layers, which an engine checks when it unpacks (containerd
  * refuses a wrong diff_id); skopeo and crane do not check it either. It
  * costs a second SHA-256 over every uncompressed byte: on the 1.5 GB bench
