@@ -377,12 +377,13 @@ describe('in-process gzip framing (raw inflate, our header and trailer)', () => 
   });
 
   it('reads concatenated members, header fields and zero padding, whatever the input pieces', async () => {
-    // Members boundaries, trailers and headers fall across pieces of every size here; the big
-    // incompressible member makes zlib stop mid-write and its unconsumed input go back to the framing.
+    // The first member is ours (raw inflate): its end falls inside a write, and the unconsumed input
+    // goes back to the framing; the members after it go to node:zlib's gunzip. Member boundaries,
+    // trailers and headers fall across pieces of every size here.
     const parts = [textBody(300_000), randomBytes(3 * 1024 * 1024 + 5), Buffer.alloc(0), Buffer.from('tail')];
     const stream = Buffer.concat([
-      gzip(parts[0] as Buffer, 1),
-      gzipWithHeaderFields(parts[1] as Buffer),
+      gzipWithHeaderFields(parts[0] as Buffer),
+      gzip(parts[1] as Buffer, 1),
       gzip(parts[2] as Buffer),
       gzip(parts[3] as Buffer, 9),
       Buffer.alloc(700), // padding after the last member, as some tools write
@@ -395,11 +396,20 @@ describe('in-process gzip framing (raw inflate, our header and trailer)', () => 
     }
     // Byte by byte through small members, where all of it is framing.
     const small = Buffer.concat([
-      gzip(Buffer.from('a')),
-      gzipWithHeaderFields(Buffer.from('bc')),
+      gzipWithHeaderFields(Buffer.from('a')),
+      gzip(Buffer.from('bc')),
       gzip(Buffer.alloc(0)),
     ]);
     expect((await inflateInPieces(Buffer.concat([small, Buffer.alloc(3)]), 1)).toString()).toBe('abc');
+  });
+
+  it('reads a stream of many tiny members (node:zlib takes them from the second on)', async () => {
+    const members = Array.from({ length: 20_000 }, (_, i) => gzip(Buffer.from(`${i},`)));
+    const expected = Array.from({ length: 20_000 }, (_, i) => `${i},`).join('');
+    const stream = Buffer.concat(members);
+    for (const size of [64 * 1024, stream.length]) {
+      expect((await inflateInPieces(stream, size)).toString()).toBe(expected);
+    }
   });
 
   it('refuses what node:zlib refuses after and around a member, naming the problem', async () => {
@@ -428,12 +438,14 @@ describe('in-process gzip framing (raw inflate, our header and trailer)', () => 
     }
   });
 
-  it('does not check the CRC-32 (the blob digest covers the bytes): a wrong one still inflates', async () => {
+  it("does not check the first member's CRC-32 (the blob digest covers the bytes); node:zlib checks later ones", async () => {
     const data = textBody(50_000);
     const member = gzip(data, 1);
     const wrongCrc = Buffer.from(member);
     wrongCrc.writeUInt32LE((wrongCrc.readUInt32LE(member.length - 8) ^ 1) >>> 0, member.length - 8);
     expect((await inflate(wrongCrc, { inflater: 'zlib' })).output.equals(data)).toBe(true);
+    const second = await rejection(inflate(Buffer.concat([member, wrongCrc]), { inflater: 'zlib' }));
+    expect(second.message).toBe('truncated or corrupt gzip data (incorrect data check)');
   });
 });
 

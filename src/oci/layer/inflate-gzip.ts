@@ -1,4 +1,4 @@
-import { createInflateRaw, type InflateRaw } from 'node:zlib';
+import { createGunzip, createInflateRaw, type Gunzip, type InflateRaw } from 'node:zlib';
 import { type Backend, type BlobContext, corrupt, type Sink } from './inflate-backend.js';
 
 /**
@@ -13,8 +13,13 @@ import { type Backend, type BlobContext, corrupt, type Sink } from './inflate-ba
  * and the output length is checked against ISIZE. What is left is a gzip
  * stream its producer wrote with a wrong CRC: IVOC_VERIFY_DIFF_IDS=1 checks
  * the output against the config's diff_ids, which is stronger. Header CRCs
- * (FHCRC) are skipped likewise. Concatenated members and zero padding after
- * a member are read as node:zlib's gunzip reads them.
+ * (FHCRC) are skipped likewise.
+ *
+ * A layer is one gzip member in practice. Should another member follow, the
+ * rest of the stream goes to node:zlib's gunzip, which reads any number of
+ * members in C (and checks their CRCs): a stream of many tiny members costs
+ * what it costs zlib, not a new inflater each. Zero padding after a member
+ * is ignored, as node:zlib does.
  */
 
 /** zlib's output buffer: 1 MiB allocates 16x less often than 64 KiB (~15% less CPU, incompressible data). */
@@ -77,6 +82,8 @@ type State =
   | 'next'
   /** Zero padding after a member: the rest of the input is read and dropped, as node:zlib does. */
   | 'padding'
+  /** Another member followed the first: the rest of the input goes to node:zlib's gunzip. */
+  | 'rest'
   | 'done';
 
 /** A write handed to the inflater; `start` is its offset in the member's deflate input. */
@@ -95,7 +102,9 @@ export class GzipBackend implements Backend {
   /** Input for the framing (header, trailer, what follows a member), in order. */
   private queue: Buffer[] = [];
   private queued = 0;
-  private inflater: InflateRaw | undefined;
+  /** Queued bytes before an incomplete header is parsed again. */
+  private headerWanted = 0;
+  private inflater: InflateRaw | Gunzip | undefined;
   private inflaterEnded = false;
   /** Bytes written to the current inflater. */
   private submitted = 0;
@@ -121,11 +130,13 @@ export class GzipBackend implements Backend {
       callback();
       return;
     }
-    if (this.state === 'deflate') {
+    if (this.state === 'deflate' || this.state === 'rest') {
       this.gather(chunk);
     } else {
-      this.queue.push(chunk);
-      this.queued += chunk.length;
+      if (chunk.length > 0) {
+        this.queue.push(chunk);
+        this.queued += chunk.length;
+      }
       this.pump();
     }
     this.held = callback;
@@ -135,7 +146,7 @@ export class GzipBackend implements Backend {
   end(): void {
     if (this.closed) return;
     this.inputEnded = true;
-    if (this.state === 'deflate') this.endDeflateInput();
+    if (this.state === 'deflate' || this.state === 'rest') this.endDeflateInput();
     else this.pump();
   }
 
@@ -157,7 +168,7 @@ export class GzipBackend implements Backend {
   /** Calls the held write callback unless zlib is behind or a member is draining. */
   private release(): void {
     if (!this.held || this.state === 'draining') return;
-    if (this.state === 'deflate' && this.inFlight.length >= maxInFlight) return;
+    if ((this.state === 'deflate' || this.state === 'rest') && this.inFlight.length >= maxInFlight) return;
     const held = this.held;
     this.held = undefined;
     held();
@@ -169,22 +180,26 @@ export class GzipBackend implements Backend {
       if (this.closed) return;
       switch (this.state) {
         case 'header': {
-          const data = this.takeQueue();
+          if (this.queued === 0) {
+            if (this.inputEnded) this.fail('unexpected end of file');
+            return;
+          }
+          // An incomplete header is looked at again once twice as much input is in: linear, however it trickles.
+          if (this.queued < this.headerWanted && !this.inputEnded) return;
+          const data = this.peek(Math.min(this.queued, maxGzipHeaderBytes + 1));
           const header = parseGzipHeader(data);
           if (header === undefined) {
             if (data.length > maxGzipHeaderBytes) this.fail(`gzip header over ${maxGzipHeaderBytes} bytes`);
             else if (this.inputEnded) this.fail('unexpected end of file');
-            else this.setQueue(data);
+            else this.headerWanted = 2 * data.length;
             return;
           }
           if ('error' in header) {
             this.fail(header.error);
             return;
           }
-          this.startMember();
-          const rest = data.subarray(header.length);
-          if (rest.length > 0) this.gather(rest);
-          if (this.inputEnded) this.endDeflateInput();
+          this.skip(header.length);
+          this.startInflater('deflate');
           return;
         }
         case 'trailer': {
@@ -192,13 +207,12 @@ export class GzipBackend implements Backend {
             if (this.inputEnded) this.fail('unexpected end of file');
             return;
           }
-          const data = this.takeQueue();
           // The CRC-32 (bytes 0-3) is not checked: see the top of this module.
-          if (data.readUInt32LE(4) !== this.memberBytes % 2 ** 32) {
+          if (this.peek(trailerBytes).readUInt32LE(4) !== this.memberBytes % 2 ** 32) {
             this.fail('incorrect length check');
             return;
           }
-          this.setQueue(data.subarray(trailerBytes));
+          this.skip(trailerBytes);
           this.state = 'next';
           break;
         }
@@ -207,8 +221,12 @@ export class GzipBackend implements Backend {
             if (this.inputEnded) this.finish();
             return;
           }
-          this.state = this.queue[0]?.[0] === 0 ? 'padding' : 'header';
-          break;
+          if (this.queue[0]?.[0] === 0) {
+            this.state = 'padding';
+            break;
+          }
+          this.startInflater('rest');
+          return;
         }
         case 'padding':
           this.queue = [];
@@ -232,26 +250,53 @@ export class GzipBackend implements Backend {
     this.destroy();
   }
 
-  /** The queue as one buffer (it is emptied). */
-  private takeQueue(): Buffer {
-    const data = this.queue.length === 1 ? (this.queue[0] as Buffer) : Buffer.concat(this.queue, this.queued);
-    this.queue = [];
-    this.queued = 0;
-    return data;
+  /**
+   * The first `length` queued bytes (at most `queued`) as one buffer; the
+   * queue keeps them. Only the parts they span are joined, and the joined
+   * buffer replaces them: a member's end costs the trailer, not a copy of
+   * all the input held after it.
+   */
+  private peek(length: number): Buffer {
+    let first = this.queue[0] as Buffer;
+    if (first.length < length) {
+      let parts = 0;
+      let bytes = 0;
+      while (bytes < length) bytes += (this.queue[parts++] as Buffer).length;
+      first = Buffer.concat(this.queue.slice(0, parts), bytes);
+      this.queue.splice(0, parts, first);
+    }
+    return first.subarray(0, length);
   }
 
-  private setQueue(data: Buffer): void {
-    this.queue = data.length > 0 ? [data] : [];
-    this.queued = data.length;
+  /** Drops the first `length` queued bytes (at most `queued`). */
+  private skip(length: number): void {
+    this.queued -= length;
+    let left = length;
+    while (left > 0) {
+      const first = this.queue[0] as Buffer;
+      if (first.length <= left) {
+        this.queue.shift();
+        left -= first.length;
+      } else {
+        this.queue[0] = first.subarray(left);
+        left = 0;
+      }
+    }
   }
 
-  private startMember(): void {
-    const inflater = createInflateRaw({ chunkSize: outputChunkBytes });
+  /**
+   * 'deflate': a raw inflater for the member whose header was just read.
+   * 'rest': node:zlib's gunzip for everything from the second member on.
+   * The queued input goes to it.
+   */
+  private startInflater(state: 'deflate' | 'rest'): void {
+    const options = { chunkSize: outputChunkBytes };
+    const inflater = state === 'deflate' ? createInflateRaw(options) : createGunzip(options);
     this.inflater = inflater;
     this.inflaterEnded = false;
     this.submitted = 0;
     this.memberBytes = 0;
-    this.state = 'deflate';
+    this.state = state;
     inflater.on('data', (chunk: Buffer) => {
       this.memberBytes += chunk.length;
       if (!this.sink.emit(chunk)) inflater.pause();
@@ -259,11 +304,27 @@ export class GzipBackend implements Backend {
     inflater.on('end', () => {
       if (inflater !== this.inflater) return;
       this.inflaterEnded = true;
-      this.deflateEnded();
+      if (this.state === 'rest') {
+        this.inflater = undefined;
+        this.state = 'padding';
+        this.pump();
+        this.release();
+      } else {
+        this.deflateEnded();
+      }
     });
     inflater.on('error', (error: Error) => {
       if (inflater === this.inflater) this.fail(error.message, error);
     });
+    // Queued input is our own memory already: written as it is, so a member's end never copies it.
+    const queued = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    for (const part of queued) {
+      this.flush();
+      this.submit(part, undefined);
+    }
+    if (this.inputEnded) this.endDeflateInput();
   }
 
   /** Input for the inflater: small chunks are gathered, big ones go as they are. */
@@ -294,20 +355,20 @@ export class GzipBackend implements Backend {
   }
 
   private submit(data: Buffer, reuse: Buffer | undefined): void {
-    const inflater = this.inflater as InflateRaw;
+    const inflater = this.inflater as InflateRaw | Gunzip;
     this.inFlight.push({ data, reuse, start: this.submitted });
     this.submitted += data.length;
     inflater.write(data, (error) => this.written(inflater, error));
   }
 
   /** zlib is done with the oldest write: consumed it, or stopped at the end of the deflate data. */
-  private written(inflater: InflateRaw, error: Error | null | undefined): void {
+  private written(inflater: InflateRaw | Gunzip, error: Error | null | undefined): void {
     if (this.closed || inflater !== this.inflater) return;
     const entry = this.inFlight.shift() as InFlight;
     if (error) return; // the 'error' event reports it
     // zlib counts the input it consumed; it stops consuming only at the end of the deflate data.
     const consumed = inflater.bytesWritten;
-    if (consumed < entry.start + entry.data.length) {
+    if (this.state !== 'rest' && consumed < entry.start + entry.data.length) {
       const tail = entry.data.subarray(Math.max(0, consumed - entry.start));
       // A gathering buffer is reused: what is kept of it is copied.
       this.tails.push(entry.reuse ? Buffer.from(tail) : tail);
