@@ -403,6 +403,46 @@ describe('in-process gzip framing (raw inflate, our header and trailer)', () => 
     expect((await inflateInPieces(Buffer.concat([small, Buffer.alloc(3)]), 1)).toString()).toBe('abc');
   });
 
+  it('ignores zero padding after a single member, whatever follows the zeros', async () => {
+    const data = textBody(200_000);
+    const padded = Buffer.concat([gzip(data, 1), Buffer.alloc(1000), Buffer.from('anything')]);
+    for (const size of [1, 13, 4096, padded.length]) {
+      expect((await inflateInPieces(padded, size)).equals(data), `pieces of ${size}`).toBe(true);
+    }
+  });
+
+  it('reads a long header trickling in a byte at a time, then its data', async () => {
+    // 100 KB of file name, one byte per write: parsed a few times over, kept in a few parts.
+    const data = textBody(30_000);
+    const plain = gzip(data, 1);
+    const header = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0x08]),
+      plain.subarray(4, 10),
+      Buffer.alloc(100_000, 0x6e),
+      Buffer.from([0]),
+    ]);
+    const output = await inflateInPieces(Buffer.concat([header, plain.subarray(10)]), 1);
+    expect(output.equals(data)).toBe(true);
+  });
+
+  it('stops cleanly when destroyed mid-stream or cut inside the first header', async () => {
+    const cut = await rejection(
+      inflate(gzipWithHeaderFields(Buffer.from('x')).subarray(0, 20), { inflater: 'zlib' }),
+    );
+    expect(cut.message).toBe('truncated or corrupt gzip data (unexpected end of file)');
+    const stream = decompressor('gzip', { inflater: 'zlib' });
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise((resolve) => stream.once('close', resolve));
+    stream.write(gzip(randomBytes(4 * 1024 * 1024), 1).subarray(0, 2 * 1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    stream.destroy();
+    await closed;
+    const seen = chunks.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(chunks.length).toBe(seen);
+  });
+
   it('reads a stream of many tiny members (node:zlib takes them from the second on)', async () => {
     const members = Array.from({ length: 20_000 }, (_, i) => gzip(Buffer.from(`${i},`)));
     const expected = Array.from({ length: 20_000 }, (_, i) => `${i},`).join('');

@@ -12,8 +12,8 @@ import { type Backend, type BlobContext, corrupt, type Sink } from './inflate-ba
  * caught by the blob's SHA-256, verified on the same bytes as they stream,
  * and the output length is checked against ISIZE. What is left is a gzip
  * stream its producer wrote with a wrong CRC: IVOC_VERIFY_DIFF_IDS=1 checks
- * the output against the config's diff_ids, which is stronger. Header CRCs
- * (FHCRC) are skipped likewise.
+ * the output against the config's diff_ids, which is stronger. The first
+ * member's header CRC (FHCRC) is skipped likewise.
  *
  * A layer is one gzip member in practice. Should another member follow, the
  * rest of the stream goes to node:zlib's gunzip, which reads any number of
@@ -34,6 +34,12 @@ const inputChunkBytes = 1024 * 1024;
 const maxInFlight = 2;
 /** A header longer than this (file name, comment, extra field) is refused: bounds what is held to parse it. */
 export const maxGzipHeaderBytes = 1024 * 1024;
+/**
+ * Framing input arriving in chunks smaller than this is copied into blocks
+ * of this size: a header trickling in a byte per read stays a few dozen
+ * parts, not a million.
+ */
+const framingBlockBytes = 64 * 1024;
 const trailerBytes = 8;
 
 export type GzipHeader = { length: number } | { error: string };
@@ -119,6 +125,12 @@ export class GzipBackend implements Backend {
   /** Gathering buffers zlib has consumed, for reuse. */
   private readonly spare: Buffer[] = [];
   private held: (() => void) | undefined;
+  /** The block small framing chunks are copied into (see append()), where its part of the queue starts, and its fill. */
+  private block: Buffer | undefined;
+  private blockStart = 0;
+  private blockFill = 0;
+  /** Whether the queue's last part is the block's, still growing. */
+  private blockPart = false;
 
   constructor(
     private readonly sink: Sink,
@@ -133,10 +145,7 @@ export class GzipBackend implements Backend {
     if (this.state === 'deflate' || this.state === 'rest') {
       this.gather(chunk);
     } else {
-      if (chunk.length > 0) {
-        this.queue.push(chunk);
-        this.queued += chunk.length;
-      }
+      this.append(chunk);
       this.pump();
     }
     this.held = callback;
@@ -198,6 +207,10 @@ export class GzipBackend implements Backend {
             this.fail(header.error);
             return;
           }
+          if (header.length > maxGzipHeaderBytes) {
+            this.fail(`gzip header over ${maxGzipHeaderBytes} bytes`);
+            return;
+          }
           this.skip(header.length);
           this.startInflater('deflate');
           return;
@@ -250,6 +263,31 @@ export class GzipBackend implements Backend {
     this.destroy();
   }
 
+  /** Queues framing input: small chunks are copied into a block of our own (see framingBlockBytes). */
+  private append(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.queued += chunk.length;
+    if (chunk.length >= framingBlockBytes / 4) {
+      this.queue.push(chunk);
+      this.cutBlock();
+      return;
+    }
+    if (this.block === undefined || this.blockFill + chunk.length > this.block.length) {
+      this.block = Buffer.allocUnsafe(framingBlockBytes);
+      this.blockFill = 0;
+      this.blockPart = false;
+    }
+    if (!this.blockPart) {
+      // The block's part is the queue's last: it grows as chunks are copied in.
+      this.blockStart = this.blockFill;
+      this.queue.push(this.block.subarray(this.blockStart, this.blockStart));
+      this.blockPart = true;
+    }
+    chunk.copy(this.block, this.blockFill);
+    this.blockFill += chunk.length;
+    this.queue[this.queue.length - 1] = this.block.subarray(this.blockStart, this.blockFill);
+  }
+
   /**
    * The first `length` queued bytes (at most `queued`) as one buffer; the
    * queue keeps them. Only the parts they span are joined, and the joined
@@ -257,6 +295,8 @@ export class GzipBackend implements Backend {
    * all the input held after it.
    */
   private peek(length: number): Buffer {
+    // The queue's parts change here: the block being filled starts a new part from now on.
+    this.cutBlock();
     let first = this.queue[0] as Buffer;
     if (first.length < length) {
       let parts = 0;
@@ -268,8 +308,14 @@ export class GzipBackend implements Backend {
     return first.subarray(0, length);
   }
 
+  /** The queue's parts changed (or a part went after the block's): later small chunks start a new part. */
+  private cutBlock(): void {
+    this.blockPart = false;
+  }
+
   /** Drops the first `length` queued bytes (at most `queued`). */
   private skip(length: number): void {
+    this.cutBlock();
     this.queued -= length;
     let left = length;
     while (left > 0) {
@@ -305,7 +351,10 @@ export class GzipBackend implements Backend {
       if (inflater !== this.inflater) return;
       this.inflaterEnded = true;
       if (this.state === 'rest') {
+        // Zero padding ended gunzip's stream: what it did not consume is dropped with it.
+        inflater.destroy();
         this.inflater = undefined;
+        this.inFlight.length = 0;
         this.state = 'padding';
         this.pump();
         this.release();
@@ -317,6 +366,7 @@ export class GzipBackend implements Backend {
       if (inflater === this.inflater) this.fail(error.message, error);
     });
     // Queued input is our own memory already: written as it is, so a member's end never copies it.
+    this.cutBlock();
     const queued = this.queue;
     this.queue = [];
     this.queued = 0;
@@ -397,9 +447,19 @@ export class GzipBackend implements Backend {
    */
   private drain(): void {
     if (this.state !== 'draining' || !this.inflaterEnded || this.inFlight.length > 0) return;
+    // What zlib did not consume came back as tails: a check on our reading of its counter.
+    const unconsumed = this.submitted - (this.inflater as InflateRaw).bytesWritten;
+    const tailBytes = this.tails.reduce((sum, part) => sum + part.length, 0);
+    if (unconsumed !== tailBytes) {
+      this.fail(
+        `inflater consumed ${this.submitted - unconsumed} of ${this.submitted} bytes, ${tailBytes} came back`,
+      );
+      return;
+    }
     const gathered = this.current && this.fill > 0 ? [this.current.subarray(0, this.fill)] : [];
     this.current = undefined;
     this.fill = 0;
+    this.cutBlock();
     const rest = [...this.tails, ...gathered, ...this.queue];
     this.tails = [];
     this.queue = rest;
