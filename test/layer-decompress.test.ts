@@ -291,41 +291,9 @@ describe('in-process zstd (fzstd)', () => {
   });
 });
 
-describe('in-process gzip input gathering', () => {
-  it('keeps every byte in order with small input chunks and a slow reader', async () => {
-    // Incompressible, so that the in-process inflater is chosen; small chunks are gathered
-    // into reused buffers, big ones go as they are: neither may be reused too early.
-    const data = randomBytes(6 * 1024 * 1024 + 123);
-    const compressed = gzip(data, 1);
-    const pieces: Buffer[] = [];
-    for (let at = 0, i = 0; at < compressed.length; i++) {
-      const size = i % 50 === 49 ? 700 * 1024 : 1 + ((i * 7919) % (24 * 1024));
-      pieces.push(compressed.subarray(at, at + size));
-      at += size;
-    }
-    const inflate = decompressor('gzip', { inflater: 'auto' });
-    const chunks: Buffer[] = [];
-    await pipeline(
-      Readable.from(pieces, { objectMode: false }),
-      inflate,
-      new Writable({
-        highWaterMark: 1024,
-        write(chunk, _encoding, callback) {
-          chunks.push(Buffer.from(chunk as Buffer));
-          setImmediate(callback);
-        },
-      }),
-    );
-    expect(inflate.inflaterName).toBe('zlib');
-    expect(Buffer.concat(chunks).equals(data)).toBe(true);
-  });
-});
-
-/** Inflates `data` in-process, written in pieces of `size` bytes, with a reader that takes its time. */
-async function inflateInPieces(data: Buffer, size: number): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
-  const inflate = decompressor('gzip', { inflater: 'zlib' });
+/** Inflates `pieces` (written one by one) with a reader that takes its time; the in-process inflater must run. */
+async function inflateSlowly(pieces: Buffer[], inflater: 'auto' | 'zlib'): Promise<Buffer> {
+  const inflate = decompressor('gzip', { inflater });
   const chunks: Buffer[] = [];
   await pipeline(
     Readable.from(pieces, { objectMode: false }),
@@ -341,6 +309,29 @@ async function inflateInPieces(data: Buffer, size: number): Promise<Buffer> {
   expect(inflate.inflaterName).toBe('zlib');
   return Buffer.concat(chunks);
 }
+
+/** Inflates `data` in-process, written in pieces of `size` bytes, with a reader that takes its time. */
+function inflateInPieces(data: Buffer, size: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
+  return inflateSlowly(pieces, 'zlib');
+}
+
+describe('in-process gzip input gathering', () => {
+  it('keeps every byte in order with small input chunks and a slow reader', async () => {
+    // Incompressible, so that the in-process inflater is chosen; small chunks are gathered
+    // into reused buffers, big ones go as they are: neither may be reused too early.
+    const data = randomBytes(6 * 1024 * 1024 + 123);
+    const compressed = gzip(data, 1);
+    const pieces: Buffer[] = [];
+    for (let at = 0, i = 0; at < compressed.length; i++) {
+      const size = i % 50 === 49 ? 700 * 1024 : 1 + ((i * 7919) % (24 * 1024));
+      pieces.push(compressed.subarray(at, at + size));
+      at += size;
+    }
+    expect((await inflateSlowly(pieces, 'auto')).equals(data)).toBe(true);
+  });
+});
 
 /** A gzip member of `data` whose header carries FEXTRA, FNAME, FCOMMENT and FHCRC. */
 function gzipWithHeaderFields(data: Buffer): Buffer {
