@@ -115,7 +115,8 @@ interface Waiter {
 class HashRing {
   private readonly worker: Worker;
   private readonly ctrl: Int32Array;
-  private readonly bytes: Uint8Array;
+  /** The ring's data as a Buffer: see record() for why a Buffer. */
+  private readonly bytes: Buffer;
   private readonly words: Int32Array;
   private write = 0;
   /** Record bytes written since the worker was last woken. */
@@ -129,7 +130,7 @@ class HashRing {
     const ctrl = new SharedArrayBuffer(16);
     const data = new SharedArrayBuffer(ringBytes);
     this.ctrl = new Int32Array(ctrl);
-    this.bytes = new Uint8Array(data);
+    this.bytes = Buffer.from(data);
     this.words = new Int32Array(data);
     this.worker = new Worker(`(${hashWorkerMain.toString()})()`, {
       eval: true,
@@ -216,7 +217,12 @@ class HashRing {
     this.words[word] = kind;
     this.words[word + 1] = id;
     this.words[word + 2] = length;
-    if (chunk !== undefined) this.bytes.set(chunk, offset + headerBytes);
+    if (chunk !== undefined && length > 0) {
+      // Buffer#fill with a value as long as the range is a copy, and a memcpy: V8's TypedArray#set
+      // copies into shared memory word by word (relaxed atomics), ~1.7x slower (1.5 GB: 140 vs 85 ms).
+      const start = offset + headerBytes;
+      this.bytes.fill(chunk, start, start + length);
+    }
     this.write = (this.write + total) >>> 0;
     // The store publishes the record (Atomics are sequentially consistent): the reader sees header and data.
     Atomics.store(this.ctrl, WRITE, this.write | 0);
