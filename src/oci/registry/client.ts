@@ -7,7 +7,7 @@
  * monolithic and chunked uploads, manifest PUT.
  */
 
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../../errors.js';
 import { maxManifestBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
@@ -21,10 +21,10 @@ import {
 } from '../media-types.js';
 import { formatImageReference } from '../reference.js';
 import { type CredentialsProvider, repositoryScope } from './auth.js';
+import { type BlobBody, BlobStream } from './blob-stream.js';
 import { type CredentialOptions, resolveCredentials } from './credentials.js';
 import { type ErrorSite, networkError, type Subject } from './errors.js';
 import {
-  type Body,
   defaultTimeouts,
   type HttpResponse,
   header,
@@ -426,7 +426,7 @@ export class RegistryClient {
     offset: number,
     site: ErrorSite,
     signal: AbortSignal | undefined,
-  ): Promise<{ body: Body; skip: number }> {
+  ): Promise<BlobBody> {
     const response = await this.http.request({
       method: 'GET',
       target: this.blobPath(repository, descriptor.digest),
@@ -492,58 +492,28 @@ export class RegistryClient {
     const http = this.http;
     const open = (offset: number) => this.openBlob(repository, descriptor, offset, site, signal);
 
-    async function* chunks(): AsyncGenerator<Buffer> {
-      let { body, skip } = first;
-      let offset = 0;
-      let resumes = 0;
-      try {
-        for (;;) {
-          try {
-            for await (const chunk of chunksOf(body)) {
-              let buffer = chunk;
-              if (skip > 0) {
-                if (buffer.length <= skip) {
-                  skip -= buffer.length;
-                  continue;
-                }
-                buffer = buffer.subarray(skip);
-                skip = 0;
-              }
-              verifier.update(buffer);
-              offset += buffer.length;
-              yield buffer;
-            }
-            await verifier.finish();
-            return;
-          } catch (error) {
-            if (error instanceof IvocError) throw error;
-            if (signal?.aborted) throw signal.reason ?? error;
-            if (offset === descriptor.size && isTransientNetworkError(error)) {
-              // Every byte arrived before the connection broke: the digest decides.
-              await verifier.finish();
-              return;
-            }
-            if (
-              !isTransientNetworkError(error) ||
-              resumes + 1 >= policy.attempts ||
-              offset >= descriptor.size
-            ) {
-              throw networkError(error, http.host, context, 'body');
-            }
-            resumes++;
-            http.stats.retries++;
-            body.destroy();
-            await policy.sleep(backoffDelay(resumes, policy), signal);
-            ({ body, skip } = await open(offset));
-          }
+    let resumes = 0;
+    return new BlobStream({
+      first,
+      verifier,
+      onFailure: (error, offset) => {
+        if (error instanceof IvocError) return { fail: error };
+        if (signal?.aborted) return { fail: signal.reason ?? error };
+        // Every byte arrived before the connection broke: the digest decides.
+        if (offset === descriptor.size && isTransientNetworkError(error)) return { finish: true };
+        if (!isTransientNetworkError(error) || resumes + 1 >= policy.attempts || offset >= descriptor.size) {
+          return { fail: networkError(error, http.host, context, 'body') };
         }
-      } finally {
-        // A no-op once finished; else the hash was left unfinished by an error or an early return.
-        verifier.abandon();
-        body.destroy();
-      }
-    }
-    return Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+        resumes++;
+        http.stats.retries++;
+        return {
+          resume: async () => {
+            await policy.sleep(backoffDelay(resumes, policy), signal);
+            return open(offset);
+          },
+        };
+      },
+    });
   }
 
   // ---- push side ----
@@ -1011,76 +981,6 @@ export function nextLink(link: string | undefined): string | undefined {
     if (match && /\brel="?next"?/i.test(match[2] ?? '')) return match[1];
   }
   return undefined;
-}
-
-/**
- * A stream's chunks one by one, as it emits them. Unlike `for await (… of
- * stream)`, which reads a paused stream with `read()` and so concatenates
- * every chunk buffered meanwhile into a new Buffer (a copy of most of a
- * blob, into fresh memory), this hands out the chunks themselves. At most
- * `queued` chunks wait here: past that the stream is paused. Errors are
- * thrown as the stream emits them; a close before the end is an error.
- */
-export async function* chunksOf(stream: Readable, queued = 4): AsyncGenerator<Buffer> {
-  const queue: Buffer[] = [];
-  let ended = false;
-  let failure: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const signal = () => {
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  const onData = (chunk: Buffer | Uint8Array) => {
-    queue.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-    if (queue.length >= queued) stream.pause();
-    signal();
-  };
-  const onEnd = () => {
-    ended = true;
-    signal();
-  };
-  const onError = (error: unknown) => {
-    failure ??= { error };
-    signal();
-  };
-  const onClose = () => {
-    if (!ended)
-      failure ??= {
-        error: Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }),
-      };
-    signal();
-  };
-  stream.on('data', onData);
-  stream.on('end', onEnd);
-  stream.on('error', onError);
-  stream.on('close', onClose);
-  try {
-    for (;;) {
-      const chunk = queue.shift();
-      if (chunk !== undefined) {
-        yield chunk;
-        continue;
-      }
-      if (failure) throw failure.error;
-      if (ended) return;
-      if (stream.readableEnded || stream.destroyed) {
-        // Ended or closed before we listened (or between two checks): the events above said which.
-        onClose();
-        continue;
-      }
-      const waiting = new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      stream.resume();
-      await waiting;
-    }
-  } finally {
-    stream.off('data', onData);
-    stream.off('end', onEnd);
-    stream.off('error', onError);
-    stream.off('close', onClose);
-  }
 }
 
 /**
