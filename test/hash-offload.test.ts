@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildImage,
@@ -71,6 +75,38 @@ describe('SHA-256 on the hash worker', () => {
     const bad = new DigestVerifier(descriptor, 'img');
     bad.update(tampered);
     await expect(bad.finish()).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH', image: 'img' });
+  });
+
+  it('lets a process exit after an abandoned hash: only an awaited digest holds it open', async () => {
+    // A library user who abandons a large hash (a failed download) must not be left with a process
+    // that never exits. Bundled, run in a child: the worker is per process.
+    const module = fileURLToPath(new URL('../src/oci/hash-offload.ts', import.meta.url));
+    const bundled = await build({
+      stdin: {
+        contents: `import { OffloadedSha256 } from ${JSON.stringify(module)};
+          const dropped = new OffloadedSha256();
+          dropped.update(Buffer.alloc(9 << 20, 1));
+          dropped.abandon();
+          console.log('abandoned');`,
+        resolveDir: process.cwd(),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
+    const scratch = await mkdtemp(join(inject('testEnv').workDir, 'hash-exit-'));
+    try {
+      const script = join(scratch, 'exit.mjs');
+      await writeFile(script, bundled.outputFiles[0]?.text ?? '');
+      // The timeout only bounds a hang; an exit is the assertion.
+      const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 60_000 });
+      expect(stdout.trim()).toBe('abandoned');
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   it('IVOC_HASH_WORKER=0 keeps every hash in this thread', () => {

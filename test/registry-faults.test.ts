@@ -133,6 +133,27 @@ describe('faults between client and registry', () => {
     }
   });
 
+  it('holds a fetched blob until it is read: flipped bytes read late are still ERR_DIGEST_MISMATCH', async () => {
+    // A push from a registry source awaits its upload session before it reads the blob.
+    const client = new RegistryClient(proxy.host);
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath,
+        times: 1,
+        fault: { kind: 'corrupt', offsets: [10] },
+      });
+      // The config: small enough to arrive whole, unread, in the stream's buffers.
+      const config = image.config.descriptor;
+      const stream = await client.fetchBlob(repo, config);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const { error } = await drain(stream);
+      expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', blob: config.digest });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('waits as Retry-After says on 429, then succeeds', async () => {
     const { delays, policy } = recordingRetry();
     const client = new RegistryClient(proxy.host, { retry: policy });
@@ -314,9 +335,10 @@ describe('faults between client and registry', () => {
       proxy.addFault({ method: 'GET', path: blobPath, fault: { kind: 'slow', bytesPerSecond: 50_000 } });
       const controller = new AbortController();
       const stream = await client.fetchBlob(repo, layer().descriptor, { signal: controller.signal });
-      setTimeout(() => controller.abort(new Error('caller gave up')), 100);
+      const reason = new Error('caller gave up');
+      setTimeout(() => controller.abort(reason), 100);
       const { error } = await drain(stream);
-      expect(error).toBeDefined();
+      expect(error).toBe(reason);
     } finally {
       await client.close();
     }

@@ -140,7 +140,6 @@ class HashRing {
       stdout: false,
       stderr: false,
     });
-    this.worker.unref();
     this.worker.on('message', (message: [number, string]) => {
       const waiter = this.waiters.get(message[0]);
       this.waiters.delete(message[0]);
@@ -149,6 +148,9 @@ class HashRing {
     });
     this.worker.on('error', (error: Error) => this.fail(`hash worker failed: ${error.message}`));
     this.worker.on('exit', (code) => this.fail(`hash worker exited with code ${code}`));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    // Only an awaited digest holds the process open (see digest()).
+    this.worker.unref();
   }
 
   /** Gives up on this ring: every digest awaited is rejected, the worker stopped; the next hash gets a new ring. */

@@ -13,9 +13,20 @@ export type BodyFailure = { fail: unknown } | { finish: true } | { resume: () =>
 export interface BlobStreamOptions {
   first: BlobBody;
   verifier: DigestVerifier;
-  /** Called when a body errs or closes early, with the bytes delivered so far. */
-  onFailure(error: unknown, delivered: number): BodyFailure;
+  /**
+   * Called when a body errs or closes early, with the bytes delivered so far
+   * and a signal aborted when this stream is destroyed (for a resume's wait
+   * and request).
+   */
+  onFailure(error: unknown, delivered: number, destroyed: AbortSignal): BodyFailure;
 }
+
+/**
+ * Bodies keep this listener for life: an error from a body not (or no longer)
+ * attached must not be an uncaught 'error' event. An attached body's errors
+ * reach broken() through its own listener, or through `errored` at attach.
+ */
+const ignoreError = (): void => undefined;
 
 /**
  * A blob's bytes, verified as they flow, across resumed responses. Push-based:
@@ -23,9 +34,16 @@ export interface BlobStreamOptions {
  * 'data' event, and the body is paused when this stream's buffer is full. An
  * async iterator per chunk (two of them, before) cost promises and microtask
  * turns on the main thread, which is a cold scan's busiest thread.
+ *
+ * The first body starts flowing on the first read, not at construction: a
+ * consumer may await something else first (a push awaits its upload session),
+ * and a failure meanwhile must wait for it rather than be emitted to no one.
  */
 export class BlobStream extends Readable {
   private body: Readable | undefined;
+  /** The first body, until the first read attaches it. */
+  private pending: BlobBody | undefined;
+  private readonly aborter = new AbortController();
   private skip = 0;
   private delivered = 0;
   private settled = false;
@@ -37,20 +55,30 @@ export class BlobStream extends Readable {
     super({ highWaterMark: 64 * 1024 });
     this.verifier = options.verifier;
     this.onFailure = options.onFailure;
-    this.attach(options.first);
+    options.first.body.on('error', ignoreError);
+    this.pending = options.first;
   }
 
   override _read(): void {
+    if (this.pending !== undefined) {
+      const first = this.pending;
+      this.pending = undefined;
+      this.attach(first);
+      return;
+    }
     this.body?.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.settled = true;
+    this.aborter.abort();
     // A no-op once finished; else the hash is left unfinished by an error or an early end.
     this.verifier.abandon();
     this.detach?.();
     this.body?.destroy();
     this.body = undefined;
+    this.pending?.body.destroy();
+    this.pending = undefined;
     callback(error);
   }
 
@@ -97,6 +125,9 @@ export class BlobStream extends Readable {
       body.off('error', onError);
       body.off('close', onClose);
     };
+    // A body that failed before it was attached (while awaiting the first read, or a resume).
+    if (body.errored) onError(body.errored);
+    else if (body.destroyed) onClose();
   }
 
   /** Every byte is in: the digest decides how the stream ends. */
@@ -116,10 +147,11 @@ export class BlobStream extends Readable {
     this.detach = undefined;
     const broken = this.body;
     this.body = undefined;
-    const outcome = this.onFailure(error, this.delivered);
+    const outcome = this.onFailure(error, this.delivered, this.aborter.signal);
     if ('fail' in outcome) {
       broken?.destroy();
-      this.destroy(outcome.fail instanceof Error ? outcome.fail : new Error(String(outcome.fail)));
+      // As given: an abort's reason keeps its identity for the caller.
+      this.destroy(outcome.fail as Error);
       return;
     }
     if ('finish' in outcome) {
@@ -129,6 +161,7 @@ export class BlobStream extends Readable {
     broken?.destroy();
     outcome.resume().then(
       (next) => {
+        next.body.on('error', ignoreError);
         if (this.destroyed) {
           next.body.destroy();
           return;
@@ -137,7 +170,7 @@ export class BlobStream extends Readable {
         if (this.readableLength >= this.readableHighWaterMark) next.body.pause();
       },
       (failure: unknown) => {
-        if (!this.destroyed) this.destroy(failure instanceof Error ? failure : new Error(String(failure)));
+        if (!this.destroyed) this.destroy(failure as Error);
       },
     );
   }

@@ -490,13 +490,14 @@ export class RegistryClient {
     const first = await this.openBlob(repository, descriptor, 0, site, signal);
     const policy = this.http.retryPolicy;
     const http = this.http;
-    const open = (offset: number) => this.openBlob(repository, descriptor, offset, site, signal);
+    const open = (offset: number, stop: AbortSignal) =>
+      this.openBlob(repository, descriptor, offset, site, stop);
 
     let resumes = 0;
     return new BlobStream({
       first,
       verifier,
-      onFailure: (error, offset) => {
+      onFailure: (error, offset, destroyed) => {
         if (error instanceof IvocError) return { fail: error };
         if (signal?.aborted) return { fail: signal.reason ?? error };
         // Every byte arrived before the connection broke: the digest decides.
@@ -508,8 +509,10 @@ export class RegistryClient {
         http.stats.retries++;
         return {
           resume: async () => {
-            await policy.sleep(backoffDelay(resumes, policy), signal);
-            return open(offset);
+            // Stop waiting (and opening) once the consumer has gone.
+            const stop = signal ? AbortSignal.any([signal, destroyed]) : destroyed;
+            await policy.sleep(backoffDelay(resumes, policy), stop);
+            return open(offset, stop);
           },
         };
       },

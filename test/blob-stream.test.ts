@@ -1,0 +1,152 @@
+/**
+ * BlobStream on its own: bodies are plain streams here, so the order of
+ * events (a body failing before anyone reads, a destroy during a resume) can
+ * be set exactly. The registry paths are in registry-faults.test.ts.
+ */
+
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { setImmediate as turn } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { DigestVerifier } from '../src/oci/digest.js';
+import { BlobStream, type BodyFailure } from '../src/oci/registry/blob-stream.js';
+import { drain } from './registry-support.js';
+
+const blob = randomBytes(300_000);
+const descriptor = { digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`, size: blob.length };
+const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+
+/** A body that has already sent `bytes` (buffered, unread) and is still open. */
+function bodyWith(bytes: Buffer): PassThrough {
+  const body = new PassThrough();
+  body.write(bytes);
+  return body;
+}
+
+function resumeFrom(delivered: number): BodyFailure {
+  return {
+    resume: async () => {
+      const body = new PassThrough();
+      body.end(blob.subarray(delivered));
+      return { body, skip: 0 };
+    },
+  };
+}
+
+describe('BlobStream', () => {
+  it('holds a body that fails before the first read, then resumes it when read', async () => {
+    const first = bodyWith(blob.subarray(0, 1000));
+    const seen: unknown[] = [];
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor),
+      onFailure: (error, delivered) => {
+        seen.push((error as { code?: string }).code, delivered);
+        return resumeFrom(delivered);
+      },
+    });
+    // The consumer is busy elsewhere (a push awaiting its upload session) while the body breaks.
+    first.destroy(reset());
+    await turn();
+    await turn();
+    expect(seen).toEqual([]);
+    const { bytes, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(bytes.equals(blob)).toBe(true);
+    // Nothing had been read from the broken body: the resume starts at 0.
+    expect(seen).toEqual(['ECONNRESET', 0]);
+  });
+
+  it('treats a body closed before the first read without its end as a premature close', async () => {
+    const first = bodyWith(blob.subarray(0, 1000));
+    const codes: unknown[] = [];
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor),
+      onFailure: (error) => {
+        codes.push((error as { code?: string }).code);
+        return { fail: error };
+      },
+    });
+    first.destroy();
+    await turn();
+    const { bytes, error } = await drain(stream);
+    expect(codes).toEqual(['ERR_STREAM_PREMATURE_CLOSE']);
+    expect(error).toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    expect(bytes.length).toBe(0);
+  });
+
+  it('ends with a digest mismatch, not an uncaught error, when wrong bytes arrive before the first read', async () => {
+    const wrong = Buffer.from(blob);
+    wrong[5] = (wrong[5] ?? 0) ^ 1;
+    const first = new PassThrough();
+    first.end(wrong);
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor, 'img'),
+      onFailure: (error) => ({ fail: error }),
+    });
+    await turn();
+    await turn();
+    const { error } = await drain(stream);
+    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', image: 'img', blob: descriptor.digest });
+  });
+
+  it('destroyed before it was read, destroys the body it holds', async () => {
+    const first = bodyWith(blob.subarray(0, 1000));
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor),
+      onFailure: (error) => ({ fail: error }),
+    });
+    stream.destroy();
+    await turn();
+    expect(first.destroyed).toBe(true);
+  });
+
+  it('aborts the signal a resume waits on when the stream is destroyed meanwhile, and opens nothing after', async () => {
+    const first = bodyWith(blob.subarray(0, 1000));
+    let waitedOn: AbortSignal | undefined;
+    let opened = 0;
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor),
+      onFailure: (_error, _delivered, destroyed): BodyFailure => ({
+        resume: async () => {
+          waitedOn = destroyed;
+          await new Promise((resolve) => destroyed.addEventListener('abort', resolve, { once: true }));
+          opened++;
+          const body = new PassThrough();
+          body.end(blob);
+          return { body, skip: 0 };
+        },
+      }),
+    });
+    const reading = drain(stream);
+    await turn();
+    first.destroy(reset());
+    await turn();
+    expect(waitedOn?.aborted).toBe(false);
+    stream.destroy(new Error('consumer gave up'));
+    const { error } = await reading;
+    expect(error).toMatchObject({ message: 'consumer gave up' });
+    expect(waitedOn?.aborted).toBe(true);
+    await turn();
+    // The body the late resume returned is not read (and is destroyed).
+    expect(opened).toBe(1);
+  });
+
+  it('fails with exactly what onFailure gives, an abort reason included', async () => {
+    const reason = { why: 'not an Error' };
+    const first = bodyWith(blob.subarray(0, 10));
+    const stream = new BlobStream({
+      first: { body: first, skip: 0 },
+      verifier: new DigestVerifier(descriptor),
+      onFailure: () => ({ fail: reason }),
+    });
+    const reading = drain(stream);
+    await turn();
+    first.destroy(reset());
+    expect((await reading).error).toBe(reason);
+  });
+});
