@@ -136,17 +136,26 @@ describe('BlobStream', () => {
     expect(opened).toBe(1);
   });
 
-  it('fails with exactly what onFailure gives, an abort reason included', async () => {
+  it('fails with exactly what onFailure gives, an abort reason included; a falsy one is wrapped, not lost', async () => {
     const reason = { why: 'not an Error' };
-    const first = bodyWith(blob.subarray(0, 10));
-    const stream = new BlobStream({
-      first: { body: first, skip: 0 },
-      verifier: new DigestVerifier(descriptor),
-      onFailure: () => ({ fail: reason }),
-    });
-    const reading = drain(stream);
-    await turn();
-    first.destroy(reset());
-    expect((await reading).error).toBe(reason);
+    for (const fail of [reason, '']) {
+      const first = bodyWith(blob.subarray(0, 10));
+      const stream = new BlobStream({
+        first: { body: first, skip: 0 },
+        verifier: new DigestVerifier(descriptor),
+        onFailure: () => ({ fail }),
+      });
+      const events: string[] = [];
+      stream.on('error', () => events.push('error'));
+      stream.on('end', () => events.push('end'));
+      const reading = drain(stream);
+      await turn();
+      first.destroy(reset());
+      const { error } = await reading;
+      // destroy('') would close the stream with no 'error' and no 'end': a consumer waiting on either would hang.
+      expect(events).toEqual(['error']);
+      if (fail === reason) expect(error).toBe(reason);
+      else expect(error).toBeInstanceOf(Error);
+    }
   });
 });

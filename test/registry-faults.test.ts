@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MediaType } from '../src/oci/media-types.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
@@ -328,6 +329,33 @@ describe('faults between client and registry', () => {
       setTimeout(() => controller.abort(reason), 100);
       const { error } = await drain(stream);
       expect(error).toBe(reason);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("stops waiting to resume a cut blob when the caller aborts, failing with the caller's reason", async () => {
+    // A real wait (10 s), cut short by the abort: the stream ends with the reason, not the timer's AbortError.
+    const policy = {
+      attempts: 4,
+      sleep: (_ms: number, signal?: AbortSignal) => delay(10_000, undefined, signal ? { signal } : {}),
+    };
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath,
+        fault: { kind: 'reset', afterBytes: 100_000, hard: true },
+      });
+      const controller = new AbortController();
+      const stream = await client.fetchBlob(repo, layer().descriptor, { signal: controller.signal });
+      const reason = new Error('caller gave up');
+      const reading = drain(stream);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      controller.abort(reason);
+      const { error } = await reading;
+      expect(error).toBe(reason);
+      expect(proxy.requests.filter((r) => r.method === 'GET' && blobPath.test(r.path))).toHaveLength(1);
     } finally {
       await client.close();
     }

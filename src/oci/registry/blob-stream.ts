@@ -29,6 +29,15 @@ export interface BlobStreamOptions {
 const ignoreError = (): void => undefined;
 
 /**
+ * What the stream fails with: an object as given (an abort's reason keeps its
+ * identity for the caller); anything else wrapped, since destroy('') or
+ * destroy(0) would end the stream with no error at all.
+ */
+function asError(value: unknown): Error {
+  return typeof value === 'object' && value !== null ? (value as Error) : new Error(String(value));
+}
+
+/**
  * A blob's bytes, verified as they flow, across resumed responses. Push-based:
  * each chunk of the response body is verified and pushed from the body's own
  * 'data' event, and the body is paused when this stream's buffer is full. An
@@ -150,8 +159,7 @@ export class BlobStream extends Readable {
     const outcome = this.onFailure(error, this.delivered, this.aborter.signal);
     if ('fail' in outcome) {
       broken?.destroy();
-      // As given: an abort's reason keeps its identity for the caller.
-      this.destroy(outcome.fail as Error);
+      this.destroy(asError(outcome.fail));
       return;
     }
     if ('finish' in outcome) {
@@ -170,7 +178,7 @@ export class BlobStream extends Readable {
         if (this.readableLength >= this.readableHighWaterMark) next.body.pause();
       },
       (failure: unknown) => {
-        if (!this.destroyed) this.destroy(failure as Error);
+        if (!this.destroyed) this.destroy(asError(failure));
       },
     );
   }

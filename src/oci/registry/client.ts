@@ -511,7 +511,12 @@ export class RegistryClient {
           resume: async () => {
             // Stop waiting (and opening) once the consumer has gone.
             const stop = signal ? AbortSignal.any([signal, destroyed]) : destroyed;
-            await policy.sleep(backoffDelay(resumes, policy), stop);
+            try {
+              await policy.sleep(backoffDelay(resumes, policy), stop);
+            } catch (error) {
+              // The timer rejects with a generic AbortError: the caller gets its own reason.
+              throw stop.aborted ? stop.reason : error;
+            }
             return open(offset, stop);
           },
         };
