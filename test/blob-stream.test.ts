@@ -8,8 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { BlobStream, type BodyFailure } from '../src/oci/blob-stream.js';
 import { DigestVerifier } from '../src/oci/digest.js';
-import { BlobStream, type BodyFailure } from '../src/oci/registry/blob-stream.js';
 import { drain } from './registry-support.js';
 
 const blob = randomBytes(300_000);

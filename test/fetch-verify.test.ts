@@ -9,8 +9,16 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, buildLayer, file, type Layer, writeOciLayout } from '../fixtures/index.js';
+import {
+  buildImage,
+  buildLayer,
+  file,
+  type Layer,
+  writeOciArchive,
+  writeOciLayout,
+} from '../fixtures/index.js';
 import type { FetchOptions } from '../src/oci/content.js';
 import { openImageSource } from '../src/oci/open.js';
 
@@ -72,5 +80,37 @@ describe('fetch verification of a local blob', () => {
   it("still fails a blob of the wrong size with verify: 'size'", async () => {
     const input = await damagedLayout('truncated', (path) => truncate(path, layer.size - 10));
     await expect(readLayer(input, { verify: 'size' })).rejects.toMatchObject({ code: 'ERR_SIZE_MISMATCH' });
+  });
+
+  it('holds a failure until the blob is read: a small changed blob, and an archive gone before the read', async () => {
+    // A push awaits its upload session before it reads: a failure meanwhile must reach the reader,
+    // not be an 'error' event no one listens to (vitest fails the run on one).
+    const small = await buildLayer([file('/etc/motd', 'hello\n')]);
+    const image = buildImage({ layers: [small] });
+    const layout = join(dir, 'small-flipped');
+    await writeOciLayout(layout, image, { tag: 'v1' });
+    await flipOneByte(join(layout, 'blobs', 'sha256', small.digest.slice('sha256:'.length)));
+    const archive = join(dir, 'small.oci.tar');
+    await writeOciArchive(archive, image, { tag: 'v1' });
+
+    const cases: [string, () => Promise<void>, RegExp][] = [
+      [`oci:${layout}:v1`, async () => undefined, /digest mismatch/],
+      [`oci-archive:${archive}:v1`, () => rm(archive), /ENOENT/],
+    ];
+    for (const [input, before, failure] of cases) {
+      const source = await openImageSource(input);
+      try {
+        await before();
+        const stream = await source.fetch(small);
+        await delay(100);
+        const chunks: Buffer[] = [];
+        const read = (async () => {
+          for await (const chunk of stream) chunks.push(chunk as Buffer);
+        })();
+        await expect(read).rejects.toThrow(failure);
+      } finally {
+        await source.close();
+      }
+    }
   });
 });

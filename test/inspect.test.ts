@@ -10,6 +10,7 @@ import {
   type Image,
   loadIntoEngine,
   pushImage,
+  rawLayer,
   writeDockerArchive,
   writeOciArchive,
   writeOciLayout,
@@ -108,6 +109,35 @@ describe('ivoc inspect reads every transport', () => {
     });
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('no such image in the Docker engine');
+  });
+
+  it('docker-daemon: a layer the image repeats (exported once, then as a symlink) has its size and scans', async () => {
+    const first = await buildLayer([file('/a', 'a\n')]);
+    const empty = await buildLayer([]);
+    const docker = buildImage({ layers: [first, empty, empty], mediaTypes: 'docker', user: '1000' });
+    const archive = join(scratch, 'repeated.tar');
+    const name = `ivoc-test/inspect-repeated:${run}`;
+    await writeDockerArchive(archive, docker, { repoTags: [name] });
+    await loadIntoEngine(archive, env.dockerHost);
+    const report = await inspectJson(`docker-daemon:${name}`, ['--scan', '--no-cache'], {
+      DOCKER_HOST: env.dockerHost,
+    });
+    // The engine exports plain tars: each size is its tar's (the repeated one was read as 0 bytes).
+    expect(report.layers.map((layer) => layer.size)).toEqual([first.tarSize, empty.tarSize, empty.tarSize]);
+    expect(report.layers.map((layer) => layer.digest)).toEqual(docker.config.rootfs.diff_ids);
+  });
+
+  it('oci-archive: an empty (0-byte) layer blob reads as empty, not as an error', async () => {
+    const archive = join(scratch, 'empty-blob.oci.tar');
+    await writeOciArchive(
+      archive,
+      buildImage({ layers: [rawLayer(Buffer.alloc(0), { compression: 'none' })] }),
+      {
+        tag: 'v1',
+      },
+    );
+    const report = await inspectJson(`oci-archive:${archive}`, ['--scan', '--no-cache']);
+    expect(report.layers.map((layer) => layer.size)).toEqual([0]);
   });
 
   it('docker:// anonymous registry, by tag and by digest', async () => {

@@ -21,7 +21,7 @@ import {
 } from '../media-types.js';
 import { formatImageReference } from '../reference.js';
 import { type CredentialsProvider, repositoryScope } from './auth.js';
-import { type BlobBody, BlobStream } from './blob-stream.js';
+import { type BlobBody, BlobStream } from '../blob-stream.js';
 import { type CredentialOptions, resolveCredentials } from './credentials.js';
 import { type ErrorSite, networkError, type Subject } from './errors.js';
 import {

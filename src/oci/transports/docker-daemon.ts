@@ -90,11 +90,14 @@ export class DockerDaemonSource implements ImageSource {
   private async pass(
     onLayer?: (path: string, size: number, body: Readable) => Promise<boolean>,
     signal?: AbortSignal,
-  ): Promise<{ files: Map<string, Buffer>; sizes: Map<string, number> }> {
+  ): Promise<{ files: Map<string, Buffer>; sizes: Map<string, number>; links: Map<string, string> }> {
     const exported = await this.exportStream();
     const extract = tarStream.extract();
     const files = new Map<string, Buffer>();
     const sizes = new Map<string, number>();
+    // The legacy `docker save` writes a layer that repeats an earlier one (the same
+    // diff_id, e.g. an empty layer) as a symlink to the first one's layer.tar.
+    const links = new Map<string, string>();
     const abort = () => {
       exported.destroy(new ImageError('ERR_IO', 'aborted', { image: this.name }));
     };
@@ -106,6 +109,11 @@ export class DockerDaemonSource implements ImageSource {
         const path = normaliseMemberName(entry.header.name);
         const size = entry.header.size ?? 0;
         sizes.set(path, size);
+        const { type, linkname } = entry.header;
+        if ((type === 'symlink' || type === 'link') && linkname) {
+          const base = type === 'symlink' ? path.slice(0, path.lastIndexOf('/') + 1) : '';
+          links.set(path, normaliseMemberName(base + linkname));
+        }
         const small =
           size <= maxConfigBytes &&
           (path.endsWith('.json') || path.startsWith('blobs/') || !path.includes('/'));
@@ -137,7 +145,7 @@ export class DockerDaemonSource implements ImageSource {
       signal?.removeEventListener('abort', abort);
       exported.destroy();
     }
-    return { files, sizes };
+    return { files, sizes, links };
   }
 
   private loading: Promise<DaemonImage> | undefined;
@@ -157,7 +165,13 @@ export class DockerDaemonSource implements ImageSource {
 
   private async readMetadata(signal?: AbortSignal): Promise<DaemonImage> {
     const where = { image: this.name };
-    const { files, sizes } = await this.pass(undefined, signal);
+    const { files, sizes, links } = await this.pass(undefined, signal);
+    /** A member's path with links followed (a bounded number of hops: a loop is not followed for ever). */
+    const resolve = (path: string): string => {
+      let resolved = path;
+      for (let hops = 0; hops < 16 && links.has(resolved); hops++) resolved = links.get(resolved) as string;
+      return resolved;
+    };
     const manifestBytes = files.get('manifest.json');
     if (!manifestBytes || manifestBytes.length > maxManifestBytes) {
       throw new ImageError('ERR_ARCHIVE', "the engine's export has no manifest.json", where);
@@ -177,8 +191,8 @@ export class DockerDaemonSource implements ImageSource {
       );
     }
     const layers = entry.Layers.map((path, i) => {
-      const member = normaliseMemberName(path);
-      const size = sizes.get(member);
+      const member = resolve(normaliseMemberName(path));
+      const size = links.has(member) ? undefined : sizes.get(member);
       if (size === undefined)
         throw new ImageError('ERR_BLOB_NOT_FOUND', 'a layer is missing from the export', {
           ...where,
@@ -211,6 +225,9 @@ export class DockerDaemonSource implements ImageSource {
         [descriptor],
         async (layer) => {
           const out = new PassThrough();
+          // The caller may read later (a push awaits its upload session): a failure meanwhile
+          // stays on the stream (pipeline and async iteration see it) instead of crashing.
+          out.on('error', () => undefined);
           handed = true;
           resolve(out);
           layer.stream.on('error', (error) => out.destroy(error));

@@ -3,9 +3,10 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ImageError } from '../../errors.js';
+import { BlobStream } from '../blob-stream.js';
 import type { FetchOptions } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
-import { parseDigest, VerifyingStream } from '../digest.js';
+import { DigestVerifier, parseDigest } from '../digest.js';
 import type { TarIndex } from './tar-index.js';
 
 /**
@@ -120,10 +121,12 @@ export function verified(
   image?: string,
   verify: FetchOptions['verify'] = 'digest',
 ): Readable {
-  const verifier = new VerifyingStream(descriptor, image, { sizeOnly: verify === 'size' });
-  raw.on('error', (error) => verifier.destroy(error));
-  verifier.on('close', () => {
-    if (!raw.destroyed) raw.destroy();
+  // A BlobStream, as for a registry's blob: nothing flows before the first read, so a
+  // small blob that fails its check while the consumer awaits something else (a push
+  // awaits its upload session) fails when it is read, not as an 'error' no one hears.
+  return new BlobStream({
+    first: { body: raw, skip: 0 },
+    verifier: new DigestVerifier(descriptor, image, { sizeOnly: verify === 'size' }),
+    onFailure: (error) => ({ fail: error }),
   });
-  return raw.pipe(verifier);
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ImageError } from '../../errors.js';
 import { blobReadBytes } from './layout-store.js';
 
@@ -75,9 +75,10 @@ export class TarIndex {
     return this.members.keys();
   }
 
-  /** A stream of the member's body (not verified: callers wrap it with a VerifyingStream). */
+  /** A stream of the member's body (not verified: callers wrap it with verified(), layout-store.ts). */
   stream(member: TarMember): Readable {
-    if (member.size === 0) return createReadStream(this.file, { start: 1, end: 0 });
+    // Node 20 refuses start > end: an empty member is an empty stream.
+    if (member.size === 0) return Readable.from([]);
     return createReadStream(this.file, {
       start: member.offset,
       end: member.offset + member.size - 1,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { DigestVerifier } from '../digest.js';
+import type { DigestVerifier } from './digest.js';
 
 /** A blob response body, and how many of its first bytes were delivered before (a resume without Range). */
 export interface BlobBody {
