@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MediaType } from '../src/oci/media-types.js';
@@ -15,6 +16,7 @@ import { blobsNamedBy, openRegistryTarget } from '../src/oci/registry/index.js';
 import { parseRetryAfter } from '../src/oci/registry/retry.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import {
+  blobOf,
   drain,
   failure,
   type PushedImage,
@@ -356,6 +358,50 @@ describe('faults between client and registry', () => {
       const { error } = await reading;
       expect(error).toBe(reason);
       expect(proxy.requests.filter((r) => r.method === 'GET' && blobPath.test(r.path))).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("an upload stops waiting out a 429's Retry-After when the caller aborts, with the caller's reason", async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      // The POST that opens the session is not aborted in flight (a session it opened must be
+      // deleted); the wait before its retry is: an hour here.
+      proxy.addFault({
+        method: 'POST',
+        path: /\/blobs\/uploads\//,
+        times: 1,
+        fault: { kind: 'rate-limit', retryAfter: 3600 },
+      });
+      const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
+      const controller = new AbortController();
+      const reason = new Error('caller gave up');
+      setTimeout(() => controller.abort(reason), 300);
+      const pushed = client.pushBlob(uniqueRepo('abort-post'), blob.descriptor, Readable.from([blob.bytes]), {
+        signal: controller.signal,
+      });
+      await expect(pushed).rejects.toBe(reason);
+      expect(proxy.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 429']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('deletes the upload session when the closing PUT fails', async () => {
+    const { policy } = recordingRetry(2);
+    const client = new RegistryClient(proxy.host, { retry: policy });
+    try {
+      proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'hangup' } });
+      const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
+      const error = await failure(
+        client.pushBlob(uniqueRepo('put-fails'), blob.descriptor, Readable.from([blob.bytes])),
+      );
+      expect(error.code).toBe('ERR_NETWORK');
+      const uploads = proxy.requests.filter((r) => /\/blobs\/uploads\//.test(r.path)).map((r) => r.method);
+      expect(uploads[0]).toBe('POST');
+      expect(uploads).toContain('PUT');
+      expect(uploads.at(-1)).toBe('DELETE');
     } finally {
       await client.close();
     }

@@ -9,6 +9,7 @@
 
 import type { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../../errors.js';
+import { type BlobBody, BlobStream } from '../blob-stream.js';
 import { maxManifestBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest } from '../digest.js';
@@ -21,7 +22,6 @@ import {
 } from '../media-types.js';
 import { formatImageReference } from '../reference.js';
 import { type CredentialsProvider, repositoryScope } from './auth.js';
-import { type BlobBody, BlobStream } from '../blob-stream.js';
 import { type CredentialOptions, resolveCredentials } from './credentials.js';
 import { type ErrorSite, networkError, type Subject } from './errors.js';
 import {
@@ -606,7 +606,13 @@ export class RegistryClient {
     options: UploadOptions = {},
   ): Promise<void> {
     const staged = await this.stageBlob(repository, descriptor, content, options);
-    await staged.commit();
+    try {
+      await staged.commit();
+    } catch (error) {
+      // A failed closing PUT may leave the session open: delete it (best effort).
+      await staged.cancel().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -629,7 +635,8 @@ export class RegistryClient {
     const scopes = [repositoryScope(repository, ['pull', 'push'])];
     const signal = options.signal;
     signal?.throwIfAborted();
-    // Not aborted by the signal: a session the registry opened must be known, to be deleted.
+    // The request in flight is not aborted by the signal: a session the registry opened
+    // must be known, to be deleted. Its retry waits (a Retry-After of up to 30 s) are.
     const started = await this.http.request({
       method: 'POST',
       target: `/v2/${repository}/blobs/uploads/`,
@@ -637,6 +644,7 @@ export class RegistryClient {
       // Starting an upload only opens a session: safe to repeat.
       idempotent: true,
       site,
+      ...(signal ? { waitSignal: signal } : {}),
     });
     if (started.status !== 202) {
       if (started.status === 201) {

@@ -51,6 +51,12 @@ export interface HttpRequest {
   /** Follow 3xx. Default for GET and HEAD. */
   followRedirects?: boolean;
   signal?: AbortSignal;
+  /**
+   * Aborts the waits between attempts (and a token's fetch), not a request in
+   * flight: for a request whose answer must be seen (an upload's POST opens a
+   * session to delete). Ignored when `signal` is given.
+   */
+  waitSignal?: AbortSignal;
   site: ErrorSite;
 }
 
@@ -234,7 +240,15 @@ export class RegistryHttp {
   async request(request: HttpRequest): Promise<HttpResponse> {
     const policy = this.options.retry;
     const kind = this.kind(request);
-    const signal = request.signal;
+    const signal = request.signal ?? request.waitSignal;
+    const wait = async (ms: number) => {
+      try {
+        await policy.sleep(ms, signal);
+      } catch (error) {
+        // The timer rejects with a generic AbortError: the caller gets its own reason.
+        throw signal?.aborted ? abortReason(signal, error) : error;
+      }
+    };
     for (let attempt = 1; ; attempt++) {
       let response: HttpResponse;
       try {
@@ -244,16 +258,16 @@ export class RegistryHttp {
         if (error instanceof IvocError) throw error;
         if (attempt < policy.attempts && kind.idempotent && isTransientNetworkError(error)) {
           this.stats.retries++;
-          await policy.sleep(retryDelay(attempt, policy), signal);
+          await wait(retryDelay(attempt, policy));
           continue;
         }
         throw networkError(error, this.host, siteContext(request.site));
       }
       if (attempt < policy.attempts && isRetryableStatus(response.status, kind)) {
-        const wait = retryDelay(attempt, policy, header(response.headers, 'retry-after'));
+        const delay = retryDelay(attempt, policy, header(response.headers, 'retry-after'));
         await response.body.dump().catch(() => undefined);
         this.stats.retries++;
-        await policy.sleep(wait, signal);
+        await wait(delay);
         continue;
       }
       response.attempts = attempt;
@@ -265,7 +279,7 @@ export class RegistryHttp {
   private async authenticated(request: HttpRequest): Promise<HttpResponse> {
     let scopes = request.scopes;
     for (let round = 0; ; round++) {
-      const use: AuthUse = await this.auth.authorize(scopes, request.signal);
+      const use: AuthUse = await this.auth.authorize(scopes, request.signal ?? request.waitSignal);
       const response = await this.redirected(request, use.header);
       if (response.status !== 401 || response.url.origin !== (await this.origin())) return response;
       const challenge = response.headers['www-authenticate'];
