@@ -153,13 +153,20 @@ async function readHeaders(
       throw corrupt(`bad header checksum at offset ${position}`);
     }
     const typeflag = String.fromCharCode(header[156] ?? 0x30);
-    const size = parseNumeric(header, 124, 12);
+    const meta = typeflag === 'L' || typeflag === 'K' || typeflag === 'x' || typeflag === 'g';
+    let size = parseNumeric(header, 124, 12);
     if (size === undefined || size < 0) throw corrupt(`bad size field at offset ${position}`);
+    // A pax size (a member over 8 GiB, whose header field says 0) is the body's size: the
+    // next header is found after it, not after the header's.
+    if (!meta && pax.size !== undefined) {
+      size = /^\d+$/.test(pax.size) ? Number(pax.size) : Number.NaN;
+      if (!Number.isSafeInteger(size)) throw corrupt(`bad pax size at offset ${position}`);
+    }
     const bodyOffset = position + blockSize;
     if (bodyOffset + size > fileSize) throw corrupt(`truncated member at offset ${position}`);
     position = bodyOffset + Math.ceil(size / blockSize) * blockSize;
 
-    if (typeflag === 'L' || typeflag === 'K' || typeflag === 'x' || typeflag === 'g') {
+    if (meta) {
       if (size > maxMetaRecord) throw corrupt('oversized extended header');
       const body = Buffer.alloc(size);
       await handle.read(body, 0, size, bodyOffset);
@@ -179,7 +186,6 @@ async function readHeaders(
     const linkname = pax.linkpath ?? longLink ?? cString(header, 157, 100);
     longName = undefined;
     longLink = undefined;
-    const paxSize = pax.size;
     pax = {};
     const type =
       typeflag === '0' || typeflag === '\0' || typeflag === '7'
@@ -194,7 +200,7 @@ async function readHeaders(
     const member: TarMember = {
       name: normaliseMemberName(name),
       offset: bodyOffset,
-      size: paxSize !== undefined ? Number(paxSize) : size,
+      size,
       type,
     };
     if (type === 'symlink' || type === 'hardlink') member.linkname = linkname;
