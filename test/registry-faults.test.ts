@@ -53,6 +53,19 @@ describe('faults between client and registry', () => {
 
   const layer = () => image.layers[0]!;
 
+  /** A client of the proxy for one test, closed after it. */
+  async function withClient(
+    options: ConstructorParameters<typeof RegistryClient>[1],
+    use: (client: RegistryClient) => Promise<void>,
+  ): Promise<void> {
+    const client = new RegistryClient(proxy.host, options);
+    try {
+      await use(client);
+    } finally {
+      await client.close();
+    }
+  }
+
   it('keeps the connection after a HEAD: five blob checks one after another open no other', async () => {
     const client = new RegistryClient(proxy.host);
     try {
@@ -119,8 +132,7 @@ describe('faults between client and registry', () => {
   });
 
   it('turns flipped bytes into ERR_DIGEST_MISMATCH naming the blob, never data, read at once or late', async () => {
-    const client = new RegistryClient(proxy.host);
-    try {
+    await withClient({}, async (client) => {
       // Late: a push from a registry source awaits its upload session before it reads the blob.
       // The config is small enough to arrive whole, unread, in the stream's buffers.
       const cases = [
@@ -141,9 +153,7 @@ describe('faults between client and registry', () => {
         // Everything before the end was passed on provisionally; the end never came.
         expect(bytes.length).toBeLessThanOrEqual(descriptor.size);
       }
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('waits as Retry-After says on 429, then succeeds', async () => {
@@ -267,8 +277,7 @@ describe('faults between client and registry', () => {
 
   it('errors cleanly when a blob keeps being cut, having delivered only a true prefix', async () => {
     const { policy } = recordingRetry(3);
-    const client = new RegistryClient(proxy.host, { retry: policy });
-    try {
+    await withClient({ retry: policy }, async (client) => {
       proxy.addFault({
         method: 'GET',
         path: blobPath,
@@ -280,9 +289,7 @@ describe('faults between client and registry', () => {
       expect(bytes.length).toBeLessThan(layer().bytes.length);
       expect(bytes.equals(layer().bytes.subarray(0, bytes.length))).toBe(true);
       expect(proxy.requests.filter((r) => r.method === 'GET' && blobPath.test(r.path))).toHaveLength(3);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('retries a connection closed without an answer', async () => {
@@ -364,8 +371,7 @@ describe('faults between client and registry', () => {
   });
 
   it("an upload stops waiting out a 429's Retry-After when the caller aborts, with the caller's reason", async () => {
-    const client = new RegistryClient(proxy.host);
-    try {
+    await withClient({}, async (client) => {
       // The POST that opens the session is not aborted in flight (a session it opened must be
       // deleted); the wait before its retry is: an hour here.
       proxy.addFault({
@@ -383,15 +389,12 @@ describe('faults between client and registry', () => {
       });
       await expect(pushed).rejects.toBe(reason);
       expect(proxy.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 429']);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('deletes the upload session when the closing PUT fails', async () => {
     const { policy } = recordingRetry(2);
-    const client = new RegistryClient(proxy.host, { retry: policy });
-    try {
+    await withClient({ retry: policy }, async (client) => {
       proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'hangup' } });
       const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
       const error = await failure(
@@ -402,9 +405,7 @@ describe('faults between client and registry', () => {
       expect(uploads[0]).toBe('POST');
       expect(uploads).toContain('PUT');
       expect(uploads.at(-1)).toBe('DELETE');
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('reports a refused connection as ERR_NETWORK naming the host, at once', async () => {
