@@ -5,8 +5,14 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
-import { setImmediate as turn } from 'node:timers/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay, setImmediate as turn } from 'node:timers/promises';
+import tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { BlobStream, type BodyFailure } from '../src/oci/blob-stream.js';
 import { DigestVerifier } from '../src/oci/digest.js';
@@ -156,6 +162,47 @@ describe('BlobStream', () => {
       expect(events).toEqual(['error']);
       if (fail === reason) expect(error).toBe(reason);
       else expect(error).toBeInstanceOf(Error);
+    }
+  });
+
+  it("ends a tar pass when an entry's stream is given up before its end, rather than hang it", async () => {
+    // docker-daemon: layers are entries of the engine's export; a consumer that stops reading one
+    // (a failed push) must end the pass, which then closes the export. A tar-stream entry destroyed
+    // without an error ends its whole archive with no error event: the pass waited for ever.
+    const pack = tarStream.pack();
+    const bodies = [randomBytes(3e6), randomBytes(3e6), randomBytes(3e6)];
+    for (const [i, body] of bodies.entries()) pack.entry({ name: `layer${i}.tar`, size: body.length }, body);
+    pack.finalize();
+    // From a file, as the engine's export comes from a socket: not all in memory at once.
+    const dir = await mkdtemp(join(tmpdir(), 'ivoc-blob-stream-'));
+    const archive = join(dir, 'export.tar');
+    await pipeline(pack as unknown as Readable, createWriteStream(archive));
+    const extract = tarStream.extract();
+    createReadStream(archive).pipe(extract);
+    const pass = (async () => {
+      let index = 0;
+      for await (const entry of extract) {
+        const body = bodies[index++] as Buffer;
+        const stream = new BlobStream({
+          first: { body: entry as unknown as Readable, skip: 0 },
+          verifier: new DigestVerifier({
+            digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+            size: body.length,
+          }),
+          onFailure: (error) => ({ fail: error }),
+        });
+        for await (const _chunk of stream) {
+          // The consumer works on a chunk a while, then gives the layer up.
+          await delay(10);
+          break;
+        }
+      }
+    })();
+    try {
+      // The pass fails with the consumer's abort (a hang here fails the test by its timeout).
+      await expect(pass).rejects.toThrow(/aborted/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -84,9 +84,13 @@ export class BlobStream extends Readable {
     // A no-op once finished; else the hash is left unfinished by an error or an early end.
     this.verifier.abandon();
     this.detach?.();
-    this.body?.destroy();
+    // A body not read to its end is destroyed with an error: a tar-stream entry
+    // destroyed without one ends its whole archive silently, and a pass over the
+    // archive (docker-daemon's export) would wait for its next entry for ever.
+    const unfinished = error ?? new Error('the blob was not read to its end');
+    this.body?.destroy(unfinished);
     this.body = undefined;
-    this.pending?.body.destroy();
+    this.pending?.body.destroy(unfinished);
     this.pending = undefined;
     callback(error);
   }
@@ -144,6 +148,8 @@ export class BlobStream extends Readable {
     if (this.settled) return;
     this.settled = true;
     this.detach?.();
+    // Read to its end: nothing is left to destroy.
+    this.body = undefined;
     this.verifier.finish().then(
       () => this.push(null),
       (error: Error) => this.destroy(error),
