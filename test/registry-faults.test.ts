@@ -392,6 +392,32 @@ describe('faults between client and registry', () => {
     });
   });
 
+  it("an aborted upload deletes its session with one try, not waiting out the DELETE's 429", async () => {
+    await withClient({}, async (client) => {
+      // The closing PUT hangs until the abort; the DELETE that follows is rate-limited for an hour.
+      proxy.addFault({
+        method: 'PUT',
+        path: /\/blobs\/uploads\//,
+        fault: { kind: 'slow', headerDelayMs: 60_000 },
+      });
+      proxy.addFault({
+        method: 'DELETE',
+        path: /\/blobs\/uploads\//,
+        fault: { kind: 'rate-limit', retryAfter: 3600 },
+      });
+      const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
+      const controller = new AbortController();
+      const reason = new Error('caller gave up');
+      setTimeout(() => controller.abort(reason), 300);
+      const pushed = client.pushBlob(uniqueRepo('abort-put'), blob.descriptor, Readable.from([blob.bytes]), {
+        signal: controller.signal,
+      });
+      await expect(pushed).rejects.toBe(reason);
+      const deletes = proxy.requests.filter((r) => r.method === 'DELETE');
+      expect(deletes.map((r) => r.status)).toEqual([429]);
+    });
+  });
+
   it('deletes the upload session when the closing PUT fails', async () => {
     const { policy } = recordingRetry(2);
     await withClient({ retry: policy }, async (client) => {

@@ -579,13 +579,20 @@ export class RegistryClient {
     throw await this.http.fail(response, site);
   }
 
-  private async cancelUpload(location: URL, repository: string, site: ErrorSite): Promise<void> {
+  /** Deletes an upload session; `once` (the caller aborted): one attempt, no waiting out a 429. */
+  private async cancelUpload(
+    location: URL,
+    repository: string,
+    site: ErrorSite,
+    once = false,
+  ): Promise<void> {
     try {
       const response = await this.http.request({
         method: 'DELETE',
         target: location,
         scopes: [repositoryScope(repository, ['pull', 'push'])],
         site,
+        once,
       });
       await response.body.dump().catch(() => undefined);
     } catch {
@@ -666,14 +673,14 @@ export class RegistryClient {
     await started.body.dump().catch(() => undefined);
     let location = this.location(started, site);
     if (signal?.aborted) {
-      await this.cancelUpload(location, repository, site);
+      await this.cancelUpload(location, repository, site, true);
       throw signal.reason;
     }
     const minimum = Number(header(started.headers, 'oci-chunk-min-length') ?? 0);
     const chunkSize = Math.max(this.uploadChunk, Number.isSafeInteger(minimum) ? minimum : 0);
 
     const abort = async (error: unknown): Promise<never> => {
-      await this.cancelUpload(location, repository, site);
+      await this.cancelUpload(location, repository, site, signal?.aborted === true);
       throw error;
     };
 
@@ -725,7 +732,7 @@ export class RegistryClient {
       cancel: async () => {
         if (closed) return;
         closed = true;
-        await this.cancelUpload(location, repository, site);
+        await this.cancelUpload(location, repository, site, signal?.aborted === true);
       },
     };
   }

@@ -57,6 +57,8 @@ export interface HttpRequest {
    * session to delete). Ignored when `signal` is given.
    */
   waitSignal?: AbortSignal;
+  /** One attempt, no retry: a best-effort request made after the caller gave up (an upload's DELETE). */
+  once?: boolean;
   site: ErrorSite;
 }
 
@@ -249,6 +251,7 @@ export class RegistryHttp {
         throw signal?.aborted ? abortReason(signal, error) : error;
       }
     };
+    const attempts = request.once === true ? 1 : policy.attempts;
     for (let attempt = 1; ; attempt++) {
       let response: HttpResponse;
       try {
@@ -256,14 +259,14 @@ export class RegistryHttp {
       } catch (error) {
         if (signal?.aborted) throw abortReason(signal, error);
         if (error instanceof IvocError) throw error;
-        if (attempt < policy.attempts && kind.idempotent && isTransientNetworkError(error)) {
+        if (attempt < attempts && kind.idempotent && isTransientNetworkError(error)) {
           this.stats.retries++;
           await wait(retryDelay(attempt, policy));
           continue;
         }
         throw networkError(error, this.host, siteContext(request.site));
       }
-      if (attempt < policy.attempts && isRetryableStatus(response.status, kind)) {
+      if (attempt < attempts && isRetryableStatus(response.status, kind)) {
         const delay = retryDelay(attempt, policy, header(response.headers, 'retry-after'));
         await response.body.dump().catch(() => undefined);
         this.stats.retries++;
