@@ -53,6 +53,18 @@ describe('faults between client and registry', () => {
 
   const layer = () => image.layers[0]!;
 
+  /** Pushes a small blob, aborted after 300 ms: the push must fail with the caller's reason. */
+  async function expectAbortedPush(client: RegistryClient, name: string): Promise<void> {
+    const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    setTimeout(() => controller.abort(reason), 300);
+    const pushed = client.pushBlob(uniqueRepo(name), blob.descriptor, Readable.from([blob.bytes]), {
+      signal: controller.signal,
+    });
+    await expect(pushed).rejects.toBe(reason);
+  }
+
   /** A client of the proxy for one test, closed after it. */
   async function withClient(
     options: ConstructorParameters<typeof RegistryClient>[1],
@@ -380,14 +392,7 @@ describe('faults between client and registry', () => {
         times: 1,
         fault: { kind: 'rate-limit', retryAfter: 3600 },
       });
-      const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
-      const controller = new AbortController();
-      const reason = new Error('caller gave up');
-      setTimeout(() => controller.abort(reason), 300);
-      const pushed = client.pushBlob(uniqueRepo('abort-post'), blob.descriptor, Readable.from([blob.bytes]), {
-        signal: controller.signal,
-      });
-      await expect(pushed).rejects.toBe(reason);
+      await expectAbortedPush(client, 'abort-post');
       expect(proxy.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 429']);
     });
   });
@@ -405,14 +410,7 @@ describe('faults between client and registry', () => {
         path: /\/blobs\/uploads\//,
         fault: { kind: 'rate-limit', retryAfter: 3600 },
       });
-      const blob = blobOf(randomBytes(2000), MediaType.ociLayerGzip);
-      const controller = new AbortController();
-      const reason = new Error('caller gave up');
-      setTimeout(() => controller.abort(reason), 300);
-      const pushed = client.pushBlob(uniqueRepo('abort-put'), blob.descriptor, Readable.from([blob.bytes]), {
-        signal: controller.signal,
-      });
-      await expect(pushed).rejects.toBe(reason);
+      await expectAbortedPush(client, 'abort-put');
       const deletes = proxy.requests.filter((r) => r.method === 'DELETE');
       expect(deletes.map((r) => r.status)).toEqual([429]);
     });
