@@ -133,6 +133,11 @@ describe('ivoc lint', () => {
     const text = (await lint([reference, '--format', 'text', '--output', join(scratch, 'out.txt')])).stdout;
     expect(text).toBe('');
     expect(await readFile(join(scratch, 'out.txt'), 'utf8')).toContain('IVC-USER-001');
+    // An output file that cannot be written: exit 3 naming it (not our temporary file).
+    const missing = join(scratch, 'no-such-dir', 'out.json');
+    const unwritable = await runIvoc(['lint', reference, '--format', 'json', '--output', missing]);
+    expect(unwritable.code).toBe(3);
+    expect(unwritable.stderr).toBe(`ivoc: cannot write the output file ${missing}: ENOENT\n`);
   });
 
   it('never prints a secret value, in any format', async () => {

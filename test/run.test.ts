@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   pushImage,
   writeDockerArchive,
   writeOciArchive,
+  writeOciLayout,
 } from '../fixtures/index.js';
 import { runIvoc } from './support/cli.js';
 
@@ -370,6 +371,30 @@ describe('ivoc lint --run', () => {
     });
     expect(none.code).toBe(3);
     expect(none.stderr).toContain('Docker engine');
+  });
+
+  it('a layer that fails its digest while it is loaded into the engine: exit 3 naming it, no stack trace', async () => {
+    const extra = await buildLayer([file('/app/data', 'some data\n')]);
+    const image = await webImage(
+      serveUnderPrefix,
+      { labels: { ...labels, 'ivoc.test.variant': 'corrupt' } },
+      [extra],
+    );
+    const layout = join(scratch, 'corrupt-layout');
+    await writeOciLayout(layout, image, { tag: 'v1' });
+    const blob = join(layout, 'blobs', 'sha256', extra.digest.slice('sha256:'.length));
+    const bytes = await readFile(blob);
+    bytes[bytes.length - 12] = (bytes[bytes.length - 12] ?? 0) ^ 0xff;
+    await writeFile(blob, bytes);
+    // Run rules only: the layer is first read by the load into the engine.
+    const result = await runIvoc(['lint', `oci:${layout}:v1`, '--run', '--rule', 'IVC-RUN-001'], {
+      DOCKER_HOST: env.dockerHost,
+    });
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr).not.toContain("Unhandled 'error'");
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(extra.digest);
+    expect(await leftovers(image)).toBe(0);
   });
 
   it('read-only root filesystem: an app that writes only under HOME still passes', async () => {

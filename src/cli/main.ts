@@ -24,6 +24,15 @@ function fail(error: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // main() ends with process.exit(), which emits no 'beforeExit': the event loop can only
+  // run empty first if the command's promise never settled (a stream that neither ended
+  // nor failed). That is a failure, never the silent exit 0 Node would make of it.
+  process.once('beforeExit', () => {
+    process.stderr.write(
+      'ivoc: internal error: the command stopped before it finished (nothing left to wait for)\n',
+    );
+    process.exit(ExitCode.failure);
+  });
   try {
     const invocation = parseCommandLine(cli, argv);
     if (invocation.kind === 'help') {

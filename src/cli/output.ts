@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { IvocError } from '../errors.js';
 
 /** Writes command output to stdout, or to a file atomically (never a half-written report). */
 export async function writeOutput(text: string, file?: string): Promise<void> {
@@ -18,7 +19,9 @@ export async function writeOutput(text: string, file?: string): Promise<void> {
     await rename(temp, file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(temp, { force: true });
-    throw error;
+    // Named by the output file the user gave, not by our temporary one.
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new IvocError('ERR_IO', `cannot write the output file ${file}: ${code}`, { cause: error });
   }
 }
 

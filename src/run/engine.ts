@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
 import { loadDockerode } from '../dockerode.js';
-import { ImageError, TransportError } from '../errors.js';
+import { ImageError, IvocError, TransportError } from '../errors.js';
 import { type ImageSource, maxConfigBytes, readAll } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
 import { formatImageReference, formatRegistryReference, type ImageReference } from '../oci/reference.js';
@@ -139,6 +139,12 @@ async function loadIntoEngine(
   // tar-stream's pack is a streamx stream; the engine's client wants a Node stream.
   const archive = new PassThrough({ highWaterMark: 1 << 20 });
   pack.pipe(archive);
+  // A failed layer destroys its entry, and so the pack, with its error; the archive is
+  // destroyed with it (the engine's client then cuts its request). The failure is
+  // reported through `feed` and the load: these listeners only keep it from being an
+  // uncaught 'error' event (a stack trace and a wrong exit code).
+  pack.on('error', (error: Error) => archive.destroy(error));
+  archive.on('error', () => undefined);
   const feed = (async () => {
     const manifest = [{ Config: configName, RepoTags: null, Layers: layers.map((l) => l.name) }];
     pack.entry({ name: 'manifest.json' }, JSON.stringify(manifest));
@@ -157,14 +163,23 @@ async function loadIntoEngine(
       if (seen.has(name)) continue;
       seen.add(name);
       const body = await source.fetch(layer, options);
-      await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name, size: layer.size }, (error) => (error ? reject(error) : resolve()));
-        body.on('error', (error) => {
-          entry.destroy(error);
-          reject(error);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const entry = pack.entry({ name, size: layer.size }, (error) =>
+            error ? reject(error) : resolve(),
+          );
+          // Heard here, or pipe()'s own handler re-emits the entry's error to no one.
+          entry.on('error', reject);
+          body.on('error', (error) => {
+            entry.destroy(error);
+            reject(error);
+          });
+          body.pipe(entry);
         });
-        body.pipe(entry);
-      });
+      } finally {
+        // A no-op once read; else (the pack failed) the blob's download stops.
+        body.destroy();
+      }
     }
     pack.finalize();
   })();
@@ -192,7 +207,17 @@ async function loadIntoEngine(
       if (typeof failure === 'string') throw new Error(failure);
     }
   } catch (error) {
-    await feed.catch(() => undefined);
+    // Nothing reads the archive any more: a feed waiting for room would wait for ever.
+    const cut = error instanceof Error ? error : new Error(String(error));
+    pack.destroy(cut);
+    archive.destroy(cut);
+    const fed = await feed.then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    // The source failed (a layer's digest, a registry), and so the load: its error names the blob.
+    if (!signal?.aborted && fed instanceof IvocError) throw fed;
+    if (!signal?.aborted && error instanceof IvocError) throw error;
     if (signal?.aborted)
       throw new TransportError('ERR_TIMEOUT', 'the image load was cut: the run took too long', {
         image: loaded.name,

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { finished, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
 import { registerCleanup } from '../cleanup.js';
@@ -110,6 +111,11 @@ async function readArchive(
   };
   const extract = tarStream.extract();
   archive.pipe(extract);
+  // pipe() passes on neither an error nor a response cut short: the extract would wait
+  // for its next entry for ever (and with it the run, its containers left running).
+  finished(archive as unknown as Readable, (error) => {
+    if (error) extract.destroy(error);
+  });
   let bytes = 0;
   try {
     for await (const entry of extract) {
