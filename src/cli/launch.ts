@@ -1,5 +1,6 @@
 import {
   closeSync,
+  existsSync,
   fstatSync,
   mkdirSync,
   openSync,
@@ -105,6 +106,41 @@ function readCache(path: string): Buffer | undefined {
 }
 
 /**
+ * The code cache to load, unless the last start that loaded it died doing so.
+ * V8 checksums a code cache only in debug builds: a file damaged on disk (not
+ * a truncated one: those are refused) crashes its deserializer, and would
+ * crash every start of the command. A marker is written before the load and
+ * removed after it (loaded()); a marker found here means that load never
+ * ended, and the cache is deleted (compiled afresh, written again at exit).
+ * ~0.1 ms a start. A concurrent start that loads the same cache at that
+ * moment costs a rebuild at worst.
+ */
+function loadableCache(path: string): Buffer | undefined {
+  const data = readCache(path);
+  if (data === undefined) return undefined;
+  const marker = `${path}.loading`;
+  try {
+    if (existsSync(marker)) {
+      rmSync(path, { force: true });
+      rmSync(marker, { force: true });
+      return undefined;
+    }
+    writeFileSync(marker, '', { mode: 0o600 });
+  } catch {
+    // Unwritable: load it unguarded, as before.
+  }
+  return data;
+}
+
+function loaded(path: string): void {
+  try {
+    rmSync(`${path}.loading`, { force: true });
+  } catch {
+    // Left behind: the next start rebuilds the cache.
+  }
+}
+
+/**
  * Written whole or not at all: a temporary file of its own (random name,
  * created exclusively) renamed into place, so that concurrent runs, even in
  * containers sharing the directory with the same pid, never leave half a
@@ -190,7 +226,7 @@ function run(): void {
           `${bundleId}-node${process.versions.node}-${process.arch}-${cacheName(command, options)}.v8`,
         )
       : undefined;
-    const cachedData = path === undefined ? undefined : readCache(path);
+    const cachedData = path === undefined ? undefined : loadableCache(path);
     // The bundle is one function expression (esbuild's banner and footer): the script's value.
     // import() has no place in it (the build checks); the default loader is there if one slips in.
     const script = new Script(source, {
@@ -198,6 +234,7 @@ function run(): void {
       importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       ...(cachedData ? { cachedData } : {}),
     });
+    if (cachedData !== undefined && path !== undefined) loaded(path);
     if (path !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
       process.once('exit', (code) => {
         // Only a run that did its work: a failed or interrupted one may have run little of the command.
