@@ -18,6 +18,7 @@ import {
   writeOciArchive,
   writeOciLayout,
 } from '../fixtures/index.js';
+import { startFaultProxy } from './env/fault-proxy.js';
 import { runIvoc } from './support/cli.js';
 
 /**
@@ -395,6 +396,37 @@ describe('ivoc lint --run', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(extra.digest);
     expect(await leftovers(image)).toBe(0);
+  });
+
+  it('the engine cutting its answer mid-read of /etc: the IDs are read file by file, the run reported, no container left', async () => {
+    // Through a fault proxy in front of the engine's socket (DOCKER_HOST=tcp://...).
+    const proxy = await startFaultProxy(env.dockerHost.slice('unix://'.length));
+    try {
+      proxy.addFault({
+        method: 'GET',
+        path: /\/containers\/[^/]+\/archive/,
+        fault: { kind: 'reset', afterBytes: 400 },
+      });
+      const image = await webImage(serveUnderPrefix, {
+        labels: { ...labels, 'ivoc.test.variant': 'cut-archive' },
+      });
+      const reference = await archive('cut-archive', image);
+      const result = await runIvoc(
+        ['lint', reference, '--run', '--rule', 'IVC-RUN-001', '--format', 'json'],
+        {
+          DOCKER_HOST: `tcp://${proxy.host}`,
+        },
+      );
+      expect(proxy.requests.some((r) => /\/archive/.test(r.path))).toBe(true);
+      // Before: the cut never reached the tar reader, the run waited for ever and Node exited 0, silent.
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout) as { results: RunResult[] };
+      expect(report.results.map((r) => [r.rule, r.status])).toEqual([['IVC-RUN-001', 'pass']]);
+      expect(await leftovers(image)).toBe(0);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('read-only root filesystem: an app that writes only under HOME still passes', async () => {

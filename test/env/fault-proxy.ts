@@ -231,8 +231,13 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     }
 
     const upstreamReq = request({
-      host: upstreamHost.slice(0, upstreamHost.lastIndexOf(':')),
-      port: Number(upstreamHost.slice(upstreamHost.lastIndexOf(':') + 1)),
+      // A path is a unix socket (the Docker engine's), else host:port.
+      ...(upstreamHost.startsWith('/')
+        ? { socketPath: upstreamHost }
+        : {
+            host: upstreamHost.slice(0, upstreamHost.lastIndexOf(':')),
+            port: Number(upstreamHost.slice(upstreamHost.lastIndexOf(':') + 1)),
+          }),
       method: req.method,
       path: req.url,
       agent,
