@@ -33,7 +33,7 @@ import {
   siteContext,
   type Timeouts,
 } from './http.js';
-import { backoffDelay, isTransientNetworkError, type RetryPolicy, retryPolicy } from './retry.js';
+import { backoffDelay, isTransientNetworkError, type RetryPolicy, retryPolicy, waitFor } from './retry.js';
 
 /** An upload whose content the registry holds in an open session (see stageBlob). */
 export interface StagedUpload {
@@ -511,12 +511,7 @@ export class RegistryClient {
           resume: async () => {
             // Stop waiting (and opening) once the consumer has gone.
             const stop = signal ? AbortSignal.any([signal, destroyed]) : destroyed;
-            try {
-              await policy.sleep(backoffDelay(resumes, policy), stop);
-            } catch (error) {
-              // The timer rejects with a generic AbortError: the caller gets its own reason.
-              throw stop.aborted ? stop.reason : error;
-            }
+            await waitFor(policy, backoffDelay(resumes, policy), stop);
             return open(offset, stop);
           },
         };

@@ -17,6 +17,7 @@ import {
   type RetryKind,
   type RetryPolicy,
   retryDelay,
+  waitFor,
 } from './retry.js';
 import { Pool, request as poolRequest } from './undici.js';
 
@@ -243,14 +244,6 @@ export class RegistryHttp {
     const policy = this.options.retry;
     const kind = this.kind(request);
     const signal = request.signal ?? request.waitSignal;
-    const wait = async (ms: number) => {
-      try {
-        await policy.sleep(ms, signal);
-      } catch (error) {
-        // The timer rejects with a generic AbortError: the caller gets its own reason.
-        throw signal?.aborted ? abortReason(signal, error) : error;
-      }
-    };
     const attempts = request.once === true ? 1 : policy.attempts;
     for (let attempt = 1; ; attempt++) {
       let response: HttpResponse;
@@ -261,7 +254,7 @@ export class RegistryHttp {
         if (error instanceof IvocError) throw error;
         if (attempt < attempts && kind.idempotent && isTransientNetworkError(error)) {
           this.stats.retries++;
-          await wait(retryDelay(attempt, policy));
+          await waitFor(policy, retryDelay(attempt, policy), signal);
           continue;
         }
         throw networkError(error, this.host, siteContext(request.site));
@@ -270,7 +263,7 @@ export class RegistryHttp {
         const delay = retryDelay(attempt, policy, header(response.headers, 'retry-after'));
         await response.body.dump().catch(() => undefined);
         this.stats.retries++;
-        await wait(delay);
+        await waitFor(policy, delay, signal);
         continue;
       }
       response.attempts = attempt;

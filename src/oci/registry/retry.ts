@@ -45,6 +45,18 @@ export const defaultRetryPolicy: RetryPolicy = {
   random: Math.random,
 };
 
+/**
+ * The policy's wait. Aborted, it fails with the signal's reason: the timer
+ * rejects with a generic AbortError, and the caller wants its own.
+ */
+export async function waitFor(policy: RetryPolicy, ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await policy.sleep(ms, signal);
+  } catch (error) {
+    throw signal?.aborted ? (signal.reason ?? error) : error;
+  }
+}
+
 export function retryPolicy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
   const policy = { ...defaultRetryPolicy };
   for (const [key, value] of Object.entries(overrides)) {
