@@ -22,7 +22,7 @@ import {
   synthesizeManifest,
 } from './docker-save.js';
 import { verified } from './layout-store.js';
-import { normaliseMemberName } from './tar-index.js';
+import { linkTarget, maxLinkHops, normaliseMemberName } from './tar-index.js';
 
 type DaemonReference = Extract<ImageReference, { transport: 'docker-daemon' }>;
 
@@ -111,8 +111,7 @@ export class DockerDaemonSource implements ImageSource {
         sizes.set(path, size);
         const { type, linkname } = entry.header;
         if ((type === 'symlink' || type === 'link') && linkname) {
-          const base = type === 'symlink' ? path.slice(0, path.lastIndexOf('/') + 1) : '';
-          links.set(path, normaliseMemberName(base + linkname));
+          links.set(path, linkTarget(path, type === 'link' ? 'hardlink' : 'symlink', linkname));
         }
         const small =
           size <= maxConfigBytes &&
@@ -166,10 +165,12 @@ export class DockerDaemonSource implements ImageSource {
   private async readMetadata(signal?: AbortSignal): Promise<DaemonImage> {
     const where = { image: this.name };
     const { files, sizes, links } = await this.pass(undefined, signal);
-    /** A member's path with links followed (a bounded number of hops: a loop is not followed for ever). */
+    /** A member's path with links followed, as TarIndex follows them. */
     const resolve = (path: string): string => {
       let resolved = path;
-      for (let hops = 0; hops < 16 && links.has(resolved); hops++) resolved = links.get(resolved) as string;
+      for (let hops = 0; hops < maxLinkHops && links.has(resolved); hops++) {
+        resolved = links.get(resolved) as string;
+      }
       return resolved;
     };
     const manifestBytes = files.get('manifest.json');

@@ -57,13 +57,9 @@ export class TarIndex {
   /** The member at `name` (normalised: no leading './' or '/'), following hardlinks and symlinks inside the archive. */
   get(name: string): TarMember | undefined {
     let member = this.members.get(normaliseMemberName(name));
-    for (let hops = 0; member && hops < 16; hops++) {
-      if (member.type === 'hardlink' && member.linkname !== undefined) {
-        member = this.members.get(normaliseMemberName(member.linkname));
-      } else if (member.type === 'symlink' && member.linkname !== undefined) {
-        const dir = member.name.includes('/') ? member.name.slice(0, member.name.lastIndexOf('/') + 1) : '';
-        const target = member.linkname.startsWith('/') ? member.linkname : dir + member.linkname;
-        member = this.members.get(normaliseMemberName(target));
+    for (let hops = 0; member && hops < maxLinkHops; hops++) {
+      if ((member.type === 'hardlink' || member.type === 'symlink') && member.linkname !== undefined) {
+        member = this.members.get(linkTarget(member.name, member.type, member.linkname));
       } else {
         return member;
       }
@@ -113,6 +109,18 @@ export class TarIndex {
       await handle.close();
     }
   }
+}
+
+/** Links followed at most when resolving a member: a loop is not followed for ever. */
+export const maxLinkHops = 16;
+
+/**
+ * The member a link member names: a hard link's target is an archive path; a
+ * symlink's is relative to the link's directory, or to the archive's root when absolute.
+ */
+export function linkTarget(name: string, type: 'hardlink' | 'symlink', linkname: string): string {
+  if (type === 'hardlink' || linkname.startsWith('/')) return normaliseMemberName(linkname);
+  return normaliseMemberName(name.slice(0, name.lastIndexOf('/') + 1) + linkname);
 }
 
 export function normaliseMemberName(name: string): string {
