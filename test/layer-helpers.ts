@@ -5,12 +5,12 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { FetchOptions, ImageSource, StreamedLayer } from '../src/oci/content.js';
 import type { Descriptor } from '../src/oci/descriptor.js';
-import { type Digest, digestOf, VerifyingStream } from '../src/oci/digest.js';
+import { type Digest, DigestVerifier, digestOf } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/media-types.js';
 import { parseImageReference } from '../src/oci/reference.js';
 
@@ -205,3 +205,48 @@ export class SinglePassSource extends MemorySource {
 }
 
 export type { Digest };
+
+/**
+ * A pass-through stream that verifies digest and size while data flows.
+ * Consumers must treat what they derived as provisional until 'end': a
+ * mismatch surfaces as an 'error' event instead of end, never as data.
+ */
+/** (A test helper since the transports verify through BlobStream, src/oci/blob-stream.ts.) */
+class VerifyingStream extends Transform {
+  private readonly verifier: DigestVerifier;
+
+  constructor(
+    expected: ConstructorParameters<typeof DigestVerifier>[0],
+    image?: string,
+    options: { sizeOnly?: boolean } = {},
+  ) {
+    super();
+    this.verifier = new DigestVerifier(expected, image, options);
+  }
+
+  get bytes(): number {
+    return this.verifier.bytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.verifier.finish().then(
+      () => callback(),
+      (error: Error) => callback(error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.verifier.abandon();
+    callback(error);
+  }
+}

@@ -1,4 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { ImageError } from '../errors.js';
 import { hashOffloadEnabled, OffloadedSha256 } from './hash-offload.js';
 import { Sha256 } from './sha256.js';
@@ -169,46 +168,6 @@ export class DigestVerifier {
         this.context,
       );
     }
-  }
-}
-
-/**
- * A pass-through stream that verifies digest and size while data flows.
- * Consumers must treat what they derived as provisional until 'end': a
- * mismatch surfaces as an 'error' event instead of end, never as data.
- */
-export class VerifyingStream extends Transform {
-  private readonly verifier: DigestVerifier;
-
-  constructor(expected: VerifyTarget, image?: string, options: { sizeOnly?: boolean } = {}) {
-    super();
-    this.verifier = new DigestVerifier(expected, image, options);
-  }
-
-  get bytes(): number {
-    return this.verifier.bytes;
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    try {
-      this.verifier.update(chunk);
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.verifier.finish().then(
-      () => callback(),
-      (error: Error) => callback(error),
-    );
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.verifier.abandon();
-    callback(error);
   }
 }
 
