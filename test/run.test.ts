@@ -429,6 +429,39 @@ describe('ivoc lint --run', () => {
     }
   });
 
+  it('the engine cutting the upload of docker load: exit 3 naming the image and the load, no hang, no container left', async () => {
+    const proxy = await startFaultProxy(env.dockerHost.slice('unix://'.length));
+    try {
+      proxy.addFault({
+        method: 'POST',
+        path: /\/images\/load/,
+        fault: { kind: 'cut-request', afterBytes: 64 * 1024 },
+      });
+      // Big enough that the load is cut mid-upload, not after it: a 16 MiB layer of incompressible bytes, more than the sockets buffer.
+      const extra = await buildLayer([file('/app/noise', { size: 16 * 1024 * 1024, kind: 'random' })]);
+      const image = await webImage(
+        serveUnderPrefix,
+        { labels: { ...labels, 'ivoc.test.variant': 'cut-load' } },
+        [extra],
+      );
+      const reference = await archive('cut-load', image);
+      const result = await runIvoc(['lint', reference, '--run', '--rule', 'IVC-RUN-001'], {
+        DOCKER_HOST: `tcp://${proxy.host}`,
+      });
+      const load = proxy.requests.find((r) => /\/images\/load/.test(r.path));
+      expect(load?.fault).toBe('cut-request');
+      expect(load?.bytesReceived).toBeLessThan(16 * 1024 * 1024);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.stderr).not.toContain("Unhandled 'error'");
+      expect(result.stderr).not.toContain('stopped before it finished');
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain(reference);
+      expect(await leftovers(image)).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('read-only root filesystem: an app that writes only under HOME still passes', async () => {
     const image = await webImage(serveUnderPrefix, { labels: { ...labels, 'ivoc.test.variant': 'ro' } });
     const roProfile = join(scratch, 'ro.yaml');

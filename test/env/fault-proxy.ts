@@ -27,6 +27,12 @@ export type Fault =
   | { kind: 'reset'; afterBytes: number; hard?: boolean }
   /** Close the connection without any response. */
   | { kind: 'hangup' }
+  /**
+   * Forward the request, but cut the client's connection (and the upstream
+   * request) once `afterBytes` bytes of its body have arrived: an upload
+   * dropped mid-body.
+   */
+  | { kind: 'cut-request'; afterBytes: number }
   /** Wait `headerDelayMs` before the response headers, then send the body at `bytesPerSecond`. */
   | { kind: 'slow'; bytesPerSecond?: number; headerDelayMs?: number }
   /**
@@ -243,6 +249,16 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       agent,
       headers: pairsWithout(req.rawHeaders, (name, value) => (HOP_BY_HOP.has(name) ? undefined : value)),
     });
+    if (fault?.kind === 'cut-request') {
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received < fault.afterBytes) return;
+        req.unpipe(upstreamReq);
+        upstreamReq.destroy();
+        req.socket.destroy();
+      });
+    }
     req.pipe(upstreamReq);
     req.on('aborted', () => upstreamReq.destroy());
     res.on('close', () => {
