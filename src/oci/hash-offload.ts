@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { IvocError } from '../errors.js';
+import { helperThreadNice } from './thread-priority.js';
 
 /**
  * SHA-256 of large streams on a worker thread.
@@ -59,6 +60,14 @@ function hashWorkerMain(): void {
   // Not require(): bundlers rewrite it, and the string must run as it is.
   const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
   const { createHash } = process.getBuiltinModule('node:crypto');
+  if (workerData.nice !== undefined) {
+    // Below the main thread, which feeds us (thread-priority.ts). No pid: this thread only (Linux).
+    try {
+      process.getBuiltinModule('node:os').setPriority(workerData.nice);
+    } catch {
+      // only a hint
+    }
+  }
   const ctrl = new Int32Array(workerData.ctrl);
   const data: SharedArrayBuffer = workerData.data;
   const words = new Int32Array(data);
@@ -134,7 +143,7 @@ class HashRing {
     this.words = new Int32Array(data);
     this.worker = new Worker(`(${hashWorkerMain.toString()})()`, {
       eval: true,
-      workerData: { ctrl, data },
+      workerData: { ctrl, data, nice: helperThreadNice() },
       // Hashing needs little heap: the data stays in the ring.
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
       stdout: false,

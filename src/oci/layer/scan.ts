@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { ImageError, IvocError } from '../../errors.js';
 import type { ImageSource } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
+import { lowerHelperThreadPriority } from '../thread-priority.js';
 import { canonicalSpec, type DiskCache, openCache } from './cache.js';
 import { type CaptureSpec, type LayerFacts, verifyDiffIdsFromEnv } from './facts.js';
 import { preferThroughputGc } from './gc-tuning.js';
@@ -122,6 +123,7 @@ export async function scanImageLayers(
 
   if (misses.length > 0) {
     preferThroughputGc();
+    await lowerHelperThreadPriority();
     // A layer another scan of this process is reading right now (same capture
     // spec) is awaited, not fetched again; if that scan fails, it is read here.
     const specKey = canonicalSpec(spec);

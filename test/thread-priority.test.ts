@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { helperNice, helperPriority } from '../src/oci/thread-priority.js';
+
+const linux = process.platform === 'linux';
+
+describe('helper thread priority', () => {
+  it('IVOC_HELPER_NICE: 0-19, else the default of 10', () => {
+    const expected = linux ? 10 : 0;
+    expect(helperNice({})).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: '' })).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: 'high' })).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: '-5' })).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: '20' })).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: '2.5' })).toBe(expected);
+    expect(helperNice({ IVOC_HELPER_NICE: '0' })).toBe(0);
+    expect(helperNice({ IVOC_HELPER_NICE: '19' })).toBe(linux ? 19 : 0);
+    expect(helperPriority(0, 10)).toBe(10);
+    expect(helperPriority(15, 10)).toBe(19);
+  });
+});
+
+// Run in a child: the priority is lowered once per process, and it is the process's threads we read.
+describe.runIf(linux)('helper threads of a real process', () => {
+  let scratch: string;
+  let script: string;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(inject('testEnv').workDir, 'thread-priority-'));
+    const priority = fileURLToPath(new URL('../src/oci/thread-priority.ts', import.meta.url));
+    const hash = fileURLToPath(new URL('../src/oci/hash-offload.ts', import.meta.url));
+    // Starts the hash worker and node:zlib's thread pool, lowers the helpers, then reads each thread's nice value.
+    const bundled = await build({
+      stdin: {
+        contents: `import { readdirSync, readFileSync } from 'node:fs';
+          import { gzipSync } from 'node:zlib';
+          import { promisify } from 'node:util';
+          import { gunzip } from 'node:zlib';
+          import { lowerHelperThreadPriority } from ${JSON.stringify(priority)};
+          import { OffloadedSha256 } from ${JSON.stringify(hash)};
+          const hash = new OffloadedSha256();
+          hash.update(Buffer.alloc(1 << 20, 7));
+          await lowerHelperThreadPriority();
+          await promisify(gunzip)(gzipSync(Buffer.alloc(1 << 20)));
+          await hash.digest();
+          const nice = {};
+          for (const task of readdirSync('/proc/self/task')) {
+            const stat = readFileSync('/proc/self/task/' + task + '/stat', 'utf8');
+            nice[Number(task) === process.pid ? 'main' : task] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+          }
+          console.log(JSON.stringify(nice));`,
+        resolveDir: process.cwd(),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
+    script = join(scratch, 'nice.mjs');
+    await writeFile(script, bundled.outputFiles[0]?.text ?? '');
+  });
+
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function niceValues(
+    env: NodeJS.ProcessEnv,
+    niceness = 0,
+  ): Promise<{ main: number; helpers: number[] }> {
+    const command =
+      niceness === 0
+        ? [process.execPath, script]
+        : ['nice', '-n', String(niceness), process.execPath, script];
+    const { stdout } = await promisify(execFile)(command[0] as string, command.slice(1), {
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    const { main, ...helpers } = JSON.parse(stdout) as Record<string, number>;
+    return { main: main as number, helpers: Object.values(helpers) };
+  }
+
+  it('every thread but the main one runs 10 nice steps below it: the thread pool, V8 platform threads, the hash worker', async () => {
+    const { main, helpers } = await niceValues({ IVOC_HELPER_NICE: undefined });
+    expect(main).toBe(0);
+    // 4 pool threads, V8's platform threads, the hash worker at least.
+    expect(helpers.length).toBeGreaterThanOrEqual(6);
+    expect(helpers.every((nice) => nice === 10)).toBe(true);
+  });
+
+  it('relative to the process: under nice 5 the helpers run at 15, capped at 19', async () => {
+    const offset = await niceValues({ IVOC_HELPER_NICE: undefined }, 5);
+    expect(offset.main).toBe(5);
+    expect(offset.helpers.every((nice) => nice === 15)).toBe(true);
+    const capped = await niceValues({ IVOC_HELPER_NICE: '19' }, 5);
+    expect(capped.helpers.every((nice) => nice === 19)).toBe(true);
+  });
+
+  it('IVOC_HELPER_NICE=0 leaves every thread as it is', async () => {
+    const { main, helpers } = await niceValues({ IVOC_HELPER_NICE: '0' });
+    expect(main).toBe(0);
+    expect(helpers.every((nice) => nice === 0)).toBe(true);
+  });
+});
