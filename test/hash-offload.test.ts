@@ -27,13 +27,13 @@ const reference = (chunks: Uint8Array[]) => {
 
 describe('SHA-256 on the hash worker', () => {
   it('gives node:crypto digests for empty, tiny, record-sized and split chunks, across ring wrap-arounds', async () => {
-    // The ring is 2 MiB and a record holds at most 1 MiB: 3 MiB chunks are split, 20 MiB wraps many times.
+    // The ring is 8 MiB and a record holds at most 1 MiB: 3 MiB chunks are split, 40 MiB wraps many times.
     const cases: Uint8Array[][] = [
       [],
       [Buffer.from('a')],
       [randomBytes(1024 * 1024), randomBytes(1)],
       [randomBytes(3 * 1024 * 1024 + 5)],
-      Array.from({ length: 20 }, (_, i) => randomBytes(1024 * 1024 - i * 7)),
+      Array.from({ length: 40 }, (_, i) => randomBytes(1024 * 1024 - i * 7)),
     ];
     for (const chunks of cases) {
       const hash = new OffloadedSha256();
