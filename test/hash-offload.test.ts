@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildImage,
@@ -17,6 +16,7 @@ import {
 } from '../fixtures/index.js';
 import { createStreamHash, DigestVerifier, offloadMinBytes } from '../src/oci/digest.js';
 import { OffloadedSha256 } from '../src/oci/hash-offload.js';
+import { bundleScript } from './support/bundle.js';
 import { runIvoc } from './support/cli.js';
 
 const reference = (chunks: Uint8Array[]) => {
@@ -81,26 +81,17 @@ describe('SHA-256 on the hash worker', () => {
     // A library user who abandons a large hash (a failed download) must not be left with a process
     // that never exits. Bundled, run in a child: the worker is per process.
     const module = fileURLToPath(new URL('../src/oci/hash-offload.ts', import.meta.url));
-    const bundled = await build({
-      stdin: {
-        contents: `import { OffloadedSha256 } from ${JSON.stringify(module)};
+    const scratch = await mkdtemp(join(inject('testEnv').workDir, 'hash-exit-'));
+    try {
+      const script = join(scratch, 'exit.mjs');
+      await bundleScript(
+        `import { OffloadedSha256 } from ${JSON.stringify(module)};
           const dropped = new OffloadedSha256();
           dropped.update(Buffer.alloc(9 << 20, 1));
           dropped.abandon();
           console.log('abandoned');`,
-        resolveDir: process.cwd(),
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    });
-    const scratch = await mkdtemp(join(inject('testEnv').workDir, 'hash-exit-'));
-    try {
-      const script = join(scratch, 'exit.mjs');
-      await writeFile(script, bundled.outputFiles[0]?.text ?? '');
+        script,
+      );
       // The timeout only bounds a hang; an exit is the assertion.
       const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 60_000 });
       expect(stdout.trim()).toBe('abandoned');

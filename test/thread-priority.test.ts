@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { helperNice, helperPriority } from '../src/oci/thread-priority.js';
+import { bundleScript } from './support/bundle.js';
 
 const linux = process.platform === 'linux';
 
@@ -35,9 +35,9 @@ describe.runIf(linux)('helper threads of a real process', () => {
     const priority = fileURLToPath(new URL('../src/oci/thread-priority.ts', import.meta.url));
     const hash = fileURLToPath(new URL('../src/oci/hash-offload.ts', import.meta.url));
     // Starts the hash worker and node:zlib's thread pool, lowers the helpers, then reads each thread's nice value.
-    const bundled = await build({
-      stdin: {
-        contents: `import { readdirSync, readFileSync } from 'node:fs';
+    script = join(scratch, 'nice.mjs');
+    await bundleScript(
+      `import { readdirSync, readFileSync } from 'node:fs';
           import { gzipSync } from 'node:zlib';
           import { promisify } from 'node:util';
           import { gunzip } from 'node:zlib';
@@ -54,17 +54,8 @@ describe.runIf(linux)('helper threads of a real process', () => {
             nice[Number(task) === process.pid ? 'main' : task] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
           }
           console.log(JSON.stringify(nice));`,
-        resolveDir: process.cwd(),
-        loader: 'ts',
-      },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    });
-    script = join(scratch, 'nice.mjs');
-    await writeFile(script, bundled.outputFiles[0]?.text ?? '');
+      script,
+    );
   });
 
   afterAll(async () => {
