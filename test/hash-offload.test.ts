@@ -27,7 +27,7 @@ const reference = (chunks: Uint8Array[]) => {
 
 describe('SHA-256 on the hash worker', () => {
   it('gives node:crypto digests for empty, tiny, record-sized and split chunks, across ring wrap-arounds', async () => {
-    // The ring is 8 MiB and a record holds at most 1 MiB: 3 MiB chunks are split, 40 MiB wraps many times.
+    // The ring is 4 MiB and a record holds at most 1 MiB: 3 MiB chunks are split, 40 MiB wraps many times.
     const cases: Uint8Array[][] = [
       [],
       [Buffer.from('a')],

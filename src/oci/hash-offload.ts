@@ -21,12 +21,12 @@ import { helperThreadNice } from './thread-priority.js';
  */
 
 /**
- * 8 MiB: the worker shares the second core with node:zlib's pool, and the
+ * 4 MiB: the worker shares the second core with node:zlib's pool, and the
  * writer blocked on a full 2 MiB ring for 0.6-0.75 s of a cold 1.5 GB scan
- * (0.23-0.29 s at 8 MiB; wall 3.39-3.53 -> 3.26-3.36 s on a quiet machine).
- * Peak RSS grows by the 6 MiB.
+ * (wall 3.39-3.53 s on a quiet machine; 4 MiB 3.28-3.45 s; 8 MiB 3.26-3.36 s,
+ * but a peak RSS of up to 199 MB in the bench, against its 200 MB target).
  */
-const ringBytes = 8 * 1024 * 1024;
+const ringBytes = 4 * 1024 * 1024;
 /** Largest data part of one record: a bigger chunk is written as several. */
 const maxRecordData = 1024 * 1024;
 const headerBytes = 16;
