@@ -4,11 +4,15 @@
  * what they give back. Each helper sleeps and wakes thousands of times per
  * scan, and the kernel lets a thread that wakes preempt the one running:
  * on 2 cores the hub was preempted ~10,000 times per cold scan of the
- * 1.5 GB bench image and waited 2.0-2.4 s to run again, while the helpers
+ * 1.5 GB bench image and waited 2.0-2.7 s to run again, while the helpers
  * waited for it. So the helpers run at a lower priority (a higher nice
  * value) than the main thread, as RocksDB lowers its compaction pool's:
- * the main thread's wait fell to 0.6-0.9 s and the scan's wall time by
- * ~10 % (bench/RESULTS.md, session 9).
+ * the main thread's wait fell to 0.8-1.2 s, and the scan's wall time by
+ * 5-10 % (bench/RESULTS.md, session 9).
+ *
+ * V8's own threads (those the process started with: GC helpers) are left
+ * alone: the main thread waits for their part of a collection, and they
+ * free the memory of dead buffers (peak RSS ~4 MB lower in the median).
  *
  * Linux only, where a nice value is per thread. With autogroup (the default
  * on desktop distributions) or a container's cgroup, nice values weigh only
@@ -43,13 +47,31 @@ export function helperThreadNice(): number | undefined {
   return helperPriority(process.getBuiltinModule('node:os').getPriority(), offset);
 }
 
+/**
+ * The threads there were when this module was loaded, at start-up: V8's.
+ * node:zlib's thread pool starts with the first task given to it, the hash
+ * worker with the first large hash. (Where an ES module entry point was read
+ * through the pool before this module loaded, the pool is left alone too:
+ * the CLI's bundles are CommonJS.)
+ */
+const startupThreads: ReadonlySet<string> = listThreads();
+
+function listThreads(): ReadonlySet<string> {
+  if (process.platform !== 'linux') return new Set();
+  try {
+    return new Set(process.getBuiltinModule('node:fs').readdirSync('/proc/self/task'));
+  } catch {
+    return new Set();
+  }
+}
+
 let lowering: Promise<void> | undefined;
 
 /**
- * Lowers the priority of every thread of the process but the main one, once
- * per process: V8's platform threads and node:zlib's thread pool. (The hash
- * worker lowers its own when it starts: see hash-offload.ts.) Failures are
- * ignored: a thread may have ended, and priority is only a hint.
+ * Lowers the priority of the threads started since start-up (node:zlib's
+ * thread pool), once per process. (The hash worker lowers its own when it
+ * starts: see hash-offload.ts.) Failures are ignored: a thread may have
+ * ended, and priority is only a hint.
  */
 export function lowerHelperThreadPriority(): Promise<void> {
   const nice = helperThreadNice();
@@ -67,7 +89,7 @@ export function lowerHelperThreadPriority(): Promise<void> {
     }
     for (const task of tasks) {
       const tid = Number(task);
-      if (tid === process.pid || !Number.isSafeInteger(tid)) continue;
+      if (tid === process.pid || !Number.isSafeInteger(tid) || startupThreads.has(task)) continue;
       try {
         setPriority(tid, nice);
       } catch {

@@ -3,14 +3,19 @@ import { build } from 'esbuild';
 
 /**
  * Bundles a TypeScript entry (given as source, importing our modules by absolute path) into one
- * ESM file at `path`, for tests that must run code in a fresh process of its own.
+ * file at `path`, for tests that must run code in a fresh process of its own. `cjs` runs as the
+ * CLI's bundles do (no top-level await).
  */
-export async function bundleScript(contents: string, path: string): Promise<void> {
+export async function bundleScript(
+  contents: string,
+  path: string,
+  format: 'esm' | 'cjs' = 'esm',
+): Promise<void> {
   const bundled = await build({
     stdin: { contents, resolveDir: process.cwd(), loader: 'ts' },
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     write: false,
     logLevel: 'silent',
   });
