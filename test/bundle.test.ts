@@ -179,12 +179,17 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect(files.filter((name) => name.endsWith('-lint.v8') || name.endsWith('-inspect.v8'))).toHaveLength(2);
   });
 
-  it('a corrupt cache is rejected, the command runs as without one, and the cache is made again', async () => {
-    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-corrupt-'));
+  /** An inspect run in a fresh cache directory, and the one code cache file it wrote. */
+  async function cachedInspect(prefix: string) {
+    const cacheDir = await mkdtemp(join(env.workDir, prefix));
     const clean = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
     expect(clean.code, clean.stderr).toBe(0);
     const [file] = await codeFiles(cacheDir);
-    const path = join(cacheDir, 'code', file as string);
+    return { cacheDir, clean, file, path: join(cacheDir, 'code', file as string) };
+  }
+
+  it('a corrupt cache is rejected, the command runs as without one, and the cache is made again', async () => {
+    const { cacheDir, clean, path } = await cachedInspect('code-cache-corrupt-');
     const size = (await stat(path)).size;
     const garbage = Buffer.alloc(size, 0x5a);
     await writeFile(path, garbage);
@@ -199,11 +204,7 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
   it('a cache damaged on disk, whose load crashes V8, crashes one start at most: the next deletes it', async () => {
     // A release build of V8 does not checksum a code cache: 64 flipped bytes inside crash its
     // deserializer (a native trap). The marker written around the load tells the next start.
-    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-damaged-'));
-    const clean = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
-    expect(clean.code, clean.stderr).toBe(0);
-    const [file] = await codeFiles(cacheDir);
-    const path = join(cacheDir, 'code', file as string);
+    const { cacheDir, clean, path, file } = await cachedInspect('code-cache-damaged-');
     const bytes = await readFile(path);
     for (let i = 1000; i < 1064; i++) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
     await writeFile(path, bytes);

@@ -250,10 +250,9 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       headers: pairsWithout(req.rawHeaders, (name, value) => (HOP_BY_HOP.has(name) ? undefined : value)),
     });
     if (fault?.kind === 'cut-request') {
-      let received = 0;
-      req.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received < fault.afterBytes) return;
+      // entry.bytesReceived already counts this chunk: its listener was added first.
+      req.on('data', () => {
+        if (entry.bytesReceived < fault.afterBytes || req.socket.destroyed) return;
         req.unpipe(upstreamReq);
         upstreamReq.destroy();
         req.socket.destroy();
