@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { IvocError, TransportError } from '../../errors.js';
 import { type AuthUse, type CredentialsProvider, RegistryAuth } from './auth.js';
+import { DirectHttp } from './direct.js';
 import { type ErrorSite, networkError, statusError } from './errors.js';
 import { apiHost, isInsecureRegistry, probeScheme } from './hosts.js';
 import { prepareHttpParser } from './llhttp.js';
@@ -60,6 +61,8 @@ export interface HttpRequest {
   waitSignal?: AbortSignal;
   /** One attempt, no retry: a best-effort request made after the caller gave up (an upload's DELETE). */
   once?: boolean;
+  /** A GET of a large body (a layer): over plain HTTP it is read off the socket directly (direct.ts). */
+  bulk?: boolean;
   site: ErrorSite;
 }
 
@@ -115,6 +118,10 @@ export async function readText(body: Readable, limit = 64 * 1024): Promise<strin
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+/** How long an idle connection is kept for the next request. */
+const keepAliveMs = 10_000;
+/** Largest response head: four times Node's 16 KiB, for registries with long auth challenges or links. */
+const maxHeaderBytes = 64 * 1024;
 const maxRedirects = 5;
 
 export class RegistryHttp {
@@ -127,6 +134,7 @@ export class RegistryHttp {
   readonly stats: HttpStats = { requests: 0, retries: 0, redirects: 0 };
   private readonly options: HttpOptions;
   private readonly pools = new Map<string, Pool>();
+  private readonly direct: DirectHttp;
   private schemePromise: Promise<'http' | 'https'> | undefined;
   private closed = false;
 
@@ -137,6 +145,11 @@ export class RegistryHttp {
     this.insecure =
       isInsecureRegistry(this.host, options.insecureRegistries) ||
       isInsecureRegistry(registry, options.insecureRegistries);
+    this.direct = new DirectHttp({
+      timeouts: options.timeouts,
+      maxHeaderBytes: maxHeaderBytes,
+      keepAliveMs: keepAliveMs,
+    });
     this.auth = new RegistryAuth({
       registry,
       credentials: options.credentials,
@@ -177,11 +190,10 @@ export class RegistryHttp {
         connect: { timeout: timeouts.connectMs, rejectUnauthorized: !insecure },
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyIdleMs,
-        keepAliveTimeout: 10_000,
-        // Set, so that undici never reads Node's default from node:http (scripts/build.mjs):
-        // four times Node's 16 KiB, for registries with long auth challenges or links.
+        keepAliveTimeout: keepAliveMs,
+        // Set, so that undici never reads Node's default from node:http (scripts/build.mjs).
         // (So node's --max-http-header-size does not apply to registry responses.)
-        maxHeaderSize: 64 * 1024,
+        maxHeaderSize: maxHeaderBytes,
       });
       this.pools.set(origin, pool);
     }
@@ -195,8 +207,18 @@ export class RegistryHttp {
     headers: Record<string, string>,
     body: Buffer | string | undefined,
     signal: AbortSignal | undefined,
+    bulk = false,
   ): Promise<HttpResponse> {
     this.stats.requests++;
+    if (bulk && method === 'GET' && body === undefined && url.protocol === 'http:') {
+      if (this.closed) throw new TransportError('ERR_NETWORK', `the client for ${this.registry} is closed`);
+      const response = await this.direct.get(
+        url,
+        { 'user-agent': this.options.userAgent, ...headers },
+        signal,
+      );
+      return { status: response.status, headers: response.headers, body: response.body, url, attempts: 1 };
+    }
     // undici frees a keep-alive connection one event-loop turn after its response
     // ended (client-h1.js: setImmediate before reuse); a request sent sooner, as the
     // config request right after the manifest, would open another connection.
@@ -297,7 +319,7 @@ export class RegistryHttp {
       if (body !== undefined) headers['content-length'] = String(body.length);
       // Credentials go to the registry's own origin only: never to blob storage it redirects to.
       if (authorization !== undefined && url.origin === origin) headers.authorization = authorization;
-      const response = await this.exchange(url, method, headers, body, request.signal);
+      const response = await this.exchange(url, method, headers, body, request.signal, request.bulk);
       const location = header(response.headers, 'location');
       if (!follow || !redirectStatuses.has(response.status) || location === undefined) return response;
       await response.body.dump().catch(() => undefined);
@@ -385,6 +407,7 @@ export class RegistryHttp {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.direct.close();
     const pools = [...this.pools.values()];
     this.pools.clear();
     // destroy, not close: a body nobody reads any more must not keep close() waiting.

@@ -1,0 +1,560 @@
+/**
+ * Blob bodies from plain-HTTP origins, read straight off the socket.
+ *
+ * A cold scan's main thread receives every byte of every layer. Through
+ * undici each socket read became a fresh 64 KiB Buffer, pushed through the
+ * socket's Readable, copied into llhttp's WebAssembly memory to be parsed, and
+ * pushed through the response body's Readable: ~240 ms of the main thread per
+ * 210 MB on the bench machine, against ~80 ms for reads into memory we hand
+ * the socket ourselves (net's `onread`). Here a layer GET (http.ts's `bulk`
+ * requests) on an http: origin is one request on a kept-alive socket: reads
+ * land in 256 KiB slabs and the body is handed on as views of them, without
+ * a copy; only the framing (status line, headers, Content-Length or chunked)
+ * is parsed here. Everything else (auth, redirects, retries, resumes) stays
+ * in http.ts and client.ts, which see the same response shape as from undici.
+ * TLS origins stay on undici: decryption, not the parse, is their cost.
+ *
+ * Errors carry undici's codes (UND_ERR_SOCKET, UND_ERR_*_TIMEOUT, or the
+ * socket's own), so retry.ts and errors.ts judge them alike.
+ */
+
+import { connect as netConnect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+
+export type DirectHeaders = Record<string, string | string[]>;
+
+export interface DirectTimeouts {
+  connectMs: number;
+  headersMs: number;
+  bodyIdleMs: number;
+}
+
+export interface DirectOptions {
+  timeouts: DirectTimeouts;
+  /** Longest response head accepted, bytes. */
+  maxHeaderBytes: number;
+  /** How long an idle connection is kept for the next request, ms. */
+  keepAliveMs: number;
+}
+
+export interface DirectResponse {
+  status: number;
+  headers: DirectHeaders;
+  body: DirectBody;
+}
+
+/** Reads land here; a slab with less room than minReadRoom left is replaced by a fresh one. */
+const slabBytes = 256 * 1024;
+const minReadRoom = 64 * 1024;
+/** What dump() reads to keep a connection, past which it closes it instead (undici's default). */
+const dumpLimitBytes = 128 * 1024;
+
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+const crlfCrlf = Buffer.from('\r\n\r\n', 'latin1');
+const forbiddenInHeader = /[\r\n\0]/;
+
+/** A response body: views of the connection's read slabs, pushed as they arrive. */
+export class DirectBody extends Readable {
+  /** Set while the connection waits for this body's consumer. */
+  paused = false;
+  private readonly connection: Connection;
+
+  constructor(connection: Connection) {
+    super({ highWaterMark: 64 * 1024 });
+    this.connection = connection;
+    // A body can fail in the read that completed its head, before the caller has its
+    // response: not an uncaught error. Consumers see it by their own listener or `errored`.
+    this.on('error', () => undefined);
+  }
+
+  override _read(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.connection.resumeBody();
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.connection.bodyDestroyed(this);
+    callback(error);
+  }
+
+  /** Reads a small rest to its end (keeping the connection), or closes a big one; never rejects. */
+  dump(options: { limit?: number } = {}): Promise<void> {
+    const limit = options.limit ?? dumpLimitBytes;
+    return new Promise<void>((resolve) => {
+      if (this.readableEnded || this.destroyed) {
+        resolve();
+        return;
+      }
+      let seen = 0;
+      this.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen > limit) this.destroy();
+      });
+      this.once('end', () => resolve());
+      this.once('close', () => resolve());
+      this.once('error', () => resolve());
+      this.resume();
+    });
+  }
+}
+
+type Framing =
+  | { kind: 'length'; left: number }
+  | { kind: 'chunked'; state: 'size' | 'data' | 'data-end' | 'trailer'; left: number; line: string }
+  | { kind: 'close' }
+  | { kind: 'none' };
+
+interface Exchange {
+  resolve(response: DirectResponse): void;
+  reject(error: Error): void;
+  /** Response bytes seen: none on a kept-alive socket the server had closed (sent again). */
+  received: number;
+  head: Buffer | undefined;
+  body: DirectBody | undefined;
+  framing: Framing | undefined;
+  keepAlive: boolean;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** One socket; one exchange at a time. */
+class Connection {
+  readonly socket: Socket;
+  readonly origin: string;
+  reused = false;
+  private slab = Buffer.allocUnsafe(slabBytes);
+  private used = 0;
+  private exchange: Exchange | undefined;
+  private readonly owner: DirectHttp;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(owner: DirectHttp, url: URL) {
+    this.owner = owner;
+    this.origin = url.origin;
+    const port = url.port === '' ? 80 : Number(url.port);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.socket = netConnect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => {
+          if (this.slab.length - this.used < minReadRoom) {
+            this.slab = Buffer.allocUnsafe(slabBytes);
+            this.used = 0;
+          }
+          return this.slab.subarray(this.used);
+        },
+        callback: (bytes: number, buffer: Uint8Array) => {
+          this.used += bytes;
+          return this.onBytes(buffer as Buffer, bytes);
+        },
+      },
+    });
+    this.socket.on('error', (error: Error) => this.onClose(error));
+    this.socket.on('end', () => this.onClose(undefined));
+    this.socket.on('close', () => this.onClose(undefined));
+  }
+
+  /** Sends a GET; settles with the response head. */
+  send(
+    path: string,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<DirectResponse> {
+    return new Promise<DirectResponse>((resolve, reject) => {
+      const exchange: Exchange = {
+        resolve,
+        reject,
+        received: 0,
+        head: undefined,
+        body: undefined,
+        framing: undefined,
+        keepAlive: true,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+      };
+      this.exchange = exchange;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      this.socket.ref();
+      if (signal) {
+        exchange.onAbort = () =>
+          this.fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        signal.addEventListener('abort', exchange.onAbort, { once: true });
+      }
+      const { timeouts } = this.owner.options;
+      if (this.socket.connecting) {
+        exchange.timer = setTimeout(
+          () => this.fail(codedError('UND_ERR_CONNECT_TIMEOUT', 'connect timed out')),
+          timeouts.connectMs,
+        );
+        this.socket.once('connect', () => {
+          if (this.exchange !== exchange) return;
+          clearTimeout(exchange.timer);
+          this.startHeadersTimer(exchange);
+        });
+      } else {
+        this.startHeadersTimer(exchange);
+      }
+      let text = `GET ${path} HTTP/1.1\r\nhost: ${new URL(this.origin).host}\r\n`;
+      for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+      this.socket.write(`${text}\r\n`, 'latin1');
+    });
+  }
+
+  private startHeadersTimer(exchange: Exchange): void {
+    exchange.timer = setTimeout(
+      () => this.fail(codedError('UND_ERR_HEADERS_TIMEOUT', 'headers timed out')),
+      this.owner.options.timeouts.headersMs,
+    );
+  }
+
+  /** The body's consumer wants more. */
+  resumeBody(): void {
+    const exchange = this.exchange;
+    if (exchange?.body === undefined) return;
+    exchange.timer?.refresh();
+    this.socket.resume();
+  }
+
+  /** The consumer let go of the body: a connection with a body half read cannot serve another request. */
+  bodyDestroyed(body: DirectBody): void {
+    const exchange = this.exchange;
+    if (exchange?.body !== body) return;
+    this.exchange = undefined;
+    this.settleTimer(exchange);
+    this.destroy();
+  }
+
+  private settleTimer(exchange: Exchange): void {
+    clearTimeout(exchange.timer);
+    exchange.timer = undefined;
+    if (exchange.onAbort) exchange.signal?.removeEventListener('abort', exchange.onAbort);
+  }
+
+  /** Bytes read into the slab at buffer[0..bytes). False pauses the socket. */
+  private onBytes(buffer: Buffer, bytes: number, fresh = true): boolean {
+    const exchange = this.exchange;
+    if (exchange === undefined) {
+      // Nothing asked: a server talking out of turn on an idle connection.
+      this.destroy();
+      return false;
+    }
+    if (fresh) exchange.received += bytes;
+    let chunk = buffer.subarray(0, bytes);
+    if (exchange.body === undefined) {
+      const joined = exchange.head ? Buffer.concat([exchange.head, chunk]) : chunk;
+      const end = joined.indexOf(crlfCrlf);
+      if (end === -1 || end + 4 > this.owner.options.maxHeaderBytes) {
+        if (end !== -1 || joined.length > this.owner.options.maxHeaderBytes) {
+          this.fail(codedError('UND_ERR_HEADERS_OVERFLOW', 'response headers too long'));
+          return false;
+        }
+        // Copied: the slab's bytes are views, and the head is kept across reads.
+        exchange.head = Buffer.from(joined);
+        return true;
+      }
+      exchange.head = undefined;
+      this.startResponse(exchange, joined.toString('latin1', 0, end));
+      chunk = joined.subarray(end + 4);
+      // Failed, or a response without a body (more after it is a server talking out of turn).
+      if (this.exchange !== exchange) return this.afterExchange(chunk);
+      // A 1xx: the real head follows.
+      if (exchange.body === undefined) return chunk.length === 0 || this.onBytes(chunk, chunk.length, false);
+    }
+    this.onBody(exchange, chunk);
+    if (this.exchange !== exchange) return !this.closed;
+    return exchange.body?.paused !== true;
+  }
+
+  /** Reading goes on after a response only on a kept-alive connection, to see it close. */
+  private afterExchange(rest: Buffer): boolean {
+    if (rest.length > 0) this.destroy();
+    return !this.closed;
+  }
+
+  /** Parses the head: a 1xx is skipped, a malformed one fails the exchange. */
+  private startResponse(exchange: Exchange, head: string): void {
+    const lines = head.split('\r\n');
+    const status = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+    if (status === null) {
+      this.fail(codedError('UND_ERR_SOCKET', 'malformed response status line'));
+      return;
+    }
+    const code = Number(status[2]);
+    const headers: DirectHeaders = {};
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(':');
+      if (colon <= 0) {
+        this.fail(codedError('UND_ERR_SOCKET', 'malformed response header'));
+        return;
+      }
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      const before = headers[name];
+      headers[name] =
+        before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];
+    }
+    if (code >= 100 && code < 200) return;
+    const connection = String(headers.connection ?? '').toLowerCase();
+    exchange.keepAlive =
+      status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+    const encoding = String(headers['transfer-encoding'] ?? '').toLowerCase();
+    const lengthHeader = headers['content-length'];
+    if (code === 204 || code === 304) {
+      exchange.framing = { kind: 'none' };
+    } else if (encoding !== '') {
+      if (!encoding.endsWith('chunked')) {
+        this.fail(codedError('UND_ERR_SOCKET', `unsupported transfer-encoding: ${encoding}`));
+        return;
+      }
+      exchange.framing = { kind: 'chunked', state: 'size', left: 0, line: '' };
+    } else if (lengthHeader !== undefined) {
+      const text = Array.isArray(lengthHeader) ? lengthHeader[0] : lengthHeader;
+      if (
+        !/^\d{1,15}$/.test(text ?? '') ||
+        (Array.isArray(lengthHeader) && lengthHeader.some((v) => v !== text))
+      ) {
+        this.fail(codedError('UND_ERR_SOCKET', 'malformed content-length'));
+        return;
+      }
+      exchange.framing = { kind: 'length', left: Number(text) };
+    } else {
+      exchange.framing = { kind: 'close' };
+      exchange.keepAlive = false;
+    }
+    const body = new DirectBody(this);
+    exchange.body = body;
+    // From here the timer watches the body's silences.
+    clearTimeout(exchange.timer);
+    exchange.timer = setTimeout(() => {
+      // Silence while the consumer is busy is not the server's: the wait starts again.
+      if (body.paused) exchange.timer?.refresh();
+      else this.fail(codedError('UND_ERR_BODY_TIMEOUT', 'body timed out'));
+    }, this.owner.options.timeouts.bodyIdleMs);
+    exchange.resolve({ status: code, headers, body });
+    if (
+      exchange.framing.kind === 'none' ||
+      (exchange.framing.kind === 'length' && exchange.framing.left === 0)
+    ) {
+      this.complete(exchange);
+    }
+  }
+
+  /** Hands body bytes on per the framing. */
+  private onBody(exchange: Exchange, chunk: Buffer): void {
+    const framing = exchange.framing as Framing;
+    const body = exchange.body as DirectBody;
+    exchange.timer?.refresh();
+    if (framing.kind === 'length') {
+      if (chunk.length > framing.left) {
+        // More than the response holds: not a connection to trust with another request.
+        exchange.keepAlive = false;
+        chunk = chunk.subarray(0, framing.left);
+      }
+      framing.left -= chunk.length;
+      if (chunk.length > 0) this.push(body, chunk);
+      if (framing.left === 0) this.complete(exchange);
+    } else if (framing.kind === 'close') {
+      if (chunk.length > 0) this.push(body, chunk);
+    } else if (framing.kind === 'chunked') {
+      this.onChunked(exchange, framing, body, chunk);
+    }
+  }
+
+  private push(body: DirectBody, chunk: Buffer): void {
+    if (!body.push(chunk)) body.paused = true;
+  }
+
+  /** Chunked transfer coding (RFC 9112 section 7.1).  */
+  private onChunked(
+    exchange: Exchange,
+    framing: Extract<Framing, { kind: 'chunked' }>,
+    body: DirectBody,
+    chunk: Buffer,
+  ): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (framing.state === 'data') {
+        const take = Math.min(framing.left, chunk.length - at);
+        this.push(body, chunk.subarray(at, at + take));
+        at += take;
+        framing.left -= take;
+        if (framing.left === 0) framing.state = 'data-end';
+        continue;
+      }
+      const newline = chunk.indexOf(10, at);
+      const end = newline === -1 ? chunk.length : newline;
+      framing.line += chunk.toString('latin1', at, end);
+      at = newline === -1 ? chunk.length : newline + 1;
+      if (newline === -1) {
+        if (framing.line.length > 4096) {
+          this.fail(codedError('UND_ERR_SOCKET', 'malformed chunked body'));
+          return;
+        }
+        continue;
+      }
+      const line = framing.line.replace(/\r$/, '');
+      framing.line = '';
+      if (framing.state === 'data-end') {
+        if (line !== '') {
+          this.fail(codedError('UND_ERR_SOCKET', 'malformed chunked body'));
+          return;
+        }
+        framing.state = 'size';
+      } else if (framing.state === 'size') {
+        const size = /^([0-9a-fA-F]{1,12})(?:[ \t]*;.*)?$/.exec(line);
+        if (size === null) {
+          this.fail(codedError('UND_ERR_SOCKET', 'malformed chunked body'));
+          return;
+        }
+        framing.left = Number.parseInt(size[1] as string, 16);
+        framing.state = framing.left === 0 ? 'trailer' : 'data';
+      } else if (line === '') {
+        // The empty line after the trailer fields: the body is complete.
+        if (at < chunk.length) exchange.keepAlive = false;
+        this.complete(exchange);
+        return;
+      }
+    }
+  }
+
+  /** The response is whole: the body ends, the connection goes back to the pool. */
+  private complete(exchange: Exchange): void {
+    this.exchange = undefined;
+    this.settleTimer(exchange);
+    exchange.body?.push(null);
+    if (exchange.keepAlive && !this.closed) {
+      this.reused = true;
+      this.owner.release(this);
+    } else {
+      this.destroy();
+    }
+  }
+
+  /** Ends the exchange with an error and the connection with it. */
+  fail(error: Error): void {
+    const exchange = this.exchange;
+    this.exchange = undefined;
+    this.destroy();
+    if (exchange === undefined) return;
+    this.settleTimer(exchange);
+    if (exchange.body) exchange.body.destroy(error);
+    else exchange.reject(error);
+  }
+
+  private onClose(error: Error | undefined): void {
+    const exchange = this.exchange;
+    if (exchange?.framing?.kind === 'close' && error === undefined) {
+      this.complete(exchange);
+      return;
+    }
+    if (exchange === undefined) {
+      this.destroy();
+      return;
+    }
+    if (exchange.received === 0 && exchange.body === undefined && this.reused && !this.closed) {
+      // A kept-alive connection the server had closed: the request never reached it.
+      this.exchange = undefined;
+      this.settleTimer(exchange);
+      this.destroy();
+      exchange.reject(codedError('IVOC_STALE_CONNECTION', 'kept-alive connection closed'));
+      return;
+    }
+    this.fail(error ?? codedError('UND_ERR_SOCKET', 'other side closed'));
+  }
+
+  idle(keepAliveMs: number): void {
+    this.socket.unref();
+    this.idleTimer = setTimeout(() => this.destroy(), keepAliveMs);
+    this.idleTimer.unref();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.socket.destroy();
+    this.owner.forget(this);
+  }
+}
+
+/** Kept-alive connections per origin, for GETs of blob bodies over plain HTTP. */
+export class DirectHttp {
+  readonly options: DirectOptions;
+  private readonly idleConnections = new Map<string, Connection[]>();
+  private readonly all = new Set<Connection>();
+
+  constructor(options: DirectOptions) {
+    this.options = options;
+  }
+
+  /** GET `url` (http: only) with `headers` (lower-case names). */
+  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
+    if (url.protocol !== 'http:') throw new Error(`direct GET of ${url.protocol} URL`);
+    const path = `${url.pathname}${url.search}`;
+    for (const [name, value] of Object.entries(headers)) {
+      if (forbiddenInHeader.test(name) || forbiddenInHeader.test(value) || name.includes(':')) {
+        throw new TypeError(`invalid header ${JSON.stringify(name)}`);
+      }
+    }
+    if (forbiddenInHeader.test(path) || path.includes(' ')) throw new TypeError('invalid request path');
+    signal?.throwIfAborted();
+    for (;;) {
+      const connection = this.take(url.origin) ?? this.open(url);
+      try {
+        return await connection.send(path, headers, signal);
+      } catch (error) {
+        // Sent again on a new connection only when the old one had been closed under us.
+        if ((error as { code?: string }).code !== 'IVOC_STALE_CONNECTION') throw error;
+      }
+    }
+  }
+
+  private take(origin: string): Connection | undefined {
+    const list = this.idleConnections.get(origin);
+    while (list && list.length > 0) {
+      const connection = list.pop() as Connection;
+      if (!connection.socket.destroyed) return connection;
+    }
+    return undefined;
+  }
+
+  private open(url: URL): Connection {
+    const connection = new Connection(this, url);
+    this.all.add(connection);
+    return connection;
+  }
+
+  release(connection: Connection): void {
+    let list = this.idleConnections.get(connection.origin);
+    if (list === undefined) {
+      list = [];
+      this.idleConnections.set(connection.origin, list);
+    }
+    list.push(connection);
+    connection.idle(this.options.keepAliveMs);
+  }
+
+  forget(connection: Connection): void {
+    this.all.delete(connection);
+    const list = this.idleConnections.get(connection.origin);
+    const at = list?.indexOf(connection) ?? -1;
+    if (list && at !== -1) list.splice(at, 1);
+  }
+
+  close(): void {
+    for (const connection of [...this.all]) connection.fail(codedError('UND_ERR_CLOSED', 'client closed'));
+    this.idleConnections.clear();
+  }
+}
