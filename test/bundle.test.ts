@@ -309,26 +309,19 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     await mkdir(join(dir, 'dist'));
     const dist = join(dirname(bin), '..', 'dist');
     await copyFile(bin, join(dir, 'bin', 'ivoc.cjs'));
-    // Without dist/ivoc.cjs: only inspect can run.
-    for (const file of ['cli.cjs', 'ivoc-inspect.cjs', 'llhttp.wasm', 'llhttp_simd.wasm'])
+    // Without dist/ivoc.cjs: only inspect can run. Without undici's parser (llhttp*.wasm) too:
+    // over plain HTTP, a metadata-only inspect makes no request through undici (direct.ts).
+    for (const file of ['cli.cjs', 'ivoc-inspect.cjs'])
       await copyFile(join(dist, file), join(dir, 'dist', file));
     const runCopy = (args: string[]) =>
       runIvoc(args, { IVOC_CACHE_DIR: join(dir, 'cache') }, join(dir, 'bin', 'ivoc.cjs'));
     const image = `${env.registries.anonymous.host}/ivoc-test/inspect-bundle:1`;
     const pushed = await runIvoc(['publish', `oci-archive:${example}`, `docker://${image}`]);
     expect(pushed.code, pushed.stderr).toBe(0);
-    // Over the registry too: undici's llhttp is read from dist/ (scripts/build.mjs).
     const inspected = await runCopy(['inspect', `docker://${image}`, '--format', 'json']);
     expect(inspected.code, inspected.stderr).toBe(0);
     const reference = await runIvoc(['inspect', `docker://${image}`, '--format', 'json']);
     expect(inspected.stdout).toBe(reference.stdout);
-    // Without undici's parser beside it: a clear word, not a bare ENOENT.
-    for (const file of ['llhttp.wasm', 'llhttp_simd.wasm']) await rm(join(dir, 'dist', file));
-    const unparsed = await runCopy(['inspect', `docker://${image}`]);
-    expect(unparsed.code).toBe(3);
-    expect(unparsed.stderr).toMatch(
-      /ivoc is not built in full \(ENOENT: .*llhttp.*\.wasm\); run `npm install`/,
-    );
     const lint = await runCopy(['lint', `oci-archive:${example}`]);
     expect(lint.code).toBe(3);
     expect(lint.stderr).toMatch(/^ivoc: not built \(ENOENT: .*ivoc\.cjs\)/);
@@ -432,6 +425,39 @@ describe('the built CLI against a registry serving HTTPS (self-signed, loopback)
 
     const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${image}`]);
     expect(JSON.parse(stdout).Digest).toBe(digest);
+  });
+
+  it("reads undici's parser from dist/ for TLS, and says so clearly when it is missing", async () => {
+    const image = `${host}/ivoc-test/bundle-tls-parser:1`;
+    const pushed = await runIvoc([
+      'publish',
+      `oci-archive:${example}`,
+      `docker://${image}`,
+      '--fail-on',
+      'never',
+    ]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const copy = await mkdtemp(join(env.workDir, 'inspect-no-parser-'));
+    await mkdir(join(copy, 'bin'));
+    await mkdir(join(copy, 'dist'));
+    await copyFile(bin, join(copy, 'bin', 'ivoc.cjs'));
+    const dist = join(dirname(bin), '..', 'dist');
+    for (const file of ['cli.cjs', 'ivoc-inspect.cjs'])
+      await copyFile(join(dist, file), join(copy, 'dist', file));
+    const runCopy = (args: string[]) =>
+      runIvoc(args, { IVOC_CACHE_DIR: join(copy, 'cache') }, join(copy, 'bin', 'ivoc.cjs'));
+    // Without undici's parser beside it: a clear word, not a bare ENOENT.
+    const unparsed = await runCopy(['inspect', `docker://${image}`]);
+    expect(unparsed.code).toBe(3);
+    expect(unparsed.stderr).toMatch(
+      /ivoc is not built in full \(ENOENT: .*llhttp.*\.wasm\); run `npm install`/,
+    );
+    // With it, from the copy's own dist/ (scripts/build.mjs).
+    for (const file of ['llhttp.wasm', 'llhttp_simd.wasm'])
+      await copyFile(join(dist, file), join(copy, 'dist', file));
+    const parsed = await runCopy(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(parsed.code, parsed.stderr).toBe(0);
+    expect(JSON.parse(parsed.stdout).digest).toBe(pushed.stdout.trim().split('\n').at(-1));
   });
 });
 

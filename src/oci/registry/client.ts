@@ -36,9 +36,6 @@ import {
 import { backoffDelay, isTransientNetworkError, type RetryPolicy, retryPolicy, waitFor } from './retry.js';
 
 /** An upload whose content the registry holds in an open session (see stageBlob). */
-
-/** Blob bodies from this size on are bulk requests (http.ts): a layer's, not a config's. */
-const bulkMinBytes = 64 * 1024;
 export interface StagedUpload {
   /** Closes the session: the blob exists at the registry from now on. */
   commit(): Promise<void>;
@@ -435,8 +432,6 @@ export class RegistryClient {
       target: this.blobPath(repository, descriptor.digest),
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: [repositoryScope(repository, ['pull'])],
-      // A layer's bytes are read off the socket (direct.ts); a config or a tiny layer reuses undici's connection.
-      bulk: descriptor.size - offset >= bulkMinBytes,
       site,
       ...(signal ? { signal } : {}),
     });

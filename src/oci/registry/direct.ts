@@ -1,19 +1,24 @@
 /**
- * Blob bodies from plain-HTTP origins, read straight off the socket.
+ * GET and HEAD over plain HTTP, read straight off the socket.
  *
  * A cold scan's main thread receives every byte of every layer. Through
  * undici each socket read became a fresh 64 KiB Buffer, pushed through the
  * socket's Readable, copied into llhttp's WebAssembly memory to be parsed, and
  * pushed through the response body's Readable: ~240 ms of the main thread per
  * 210 MB on the bench machine, against ~80 ms for reads into memory we hand
- * the socket ourselves (net's `onread`). Here a layer GET (http.ts's `bulk`
- * requests) on an http: origin is one request on a kept-alive socket: reads
- * land in 256 KiB slabs and the body is handed on as views of them, without
- * a copy; only the framing (status line, headers, Content-Length or chunked)
- * is parsed here. Everything else (auth, redirects, retries, resumes) stays
- * in http.ts and client.ts, which see the same response shape as from undici.
- * TLS origins stay on undici: decryption, not the parse, is their cost.
+ * the socket ourselves (net's `onread`). Here reads land in 256 KiB slabs and
+ * a body is handed on as views of them, without a copy; only the framing
+ * (status line, headers, Content-Length, chunked, or close) is parsed here.
+ * A metadata-only command on an http: registry (a local or insecure one)
+ * then loads no undici at all: its module, its parser's compile and its
+ * requests were ~20 ms of each such command's start.
  *
+ * Everything else (auth, redirects, retries, resumes) stays in http.ts and
+ * client.ts, which see the same response shape as from undici. Requests
+ * with a body and TLS origins stay on undici: the former are few, and for
+ * the latter decryption, not the parse, is the cost. Connections are kept
+ * alive per origin, one request at a time each; a request that meets a
+ * kept-alive connection the server had closed is sent again on a new one.
  * Errors carry undici's codes (UND_ERR_SOCKET, UND_ERR_*_TIMEOUT, or the
  * socket's own), so retry.ts and errors.ts judge them alike.
  */
@@ -22,6 +27,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 
 export type DirectHeaders = Record<string, string | string[]>;
+
+export type DirectMethod = 'GET' | 'HEAD';
 
 export interface DirectTimeouts {
   connectMs: number;
@@ -121,6 +128,7 @@ interface Exchange {
   timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  method: DirectMethod;
 }
 
 /** One socket; one exchange at a time. */
@@ -163,8 +171,9 @@ class Connection {
     this.socket.on('close', () => this.onClose(undefined));
   }
 
-  /** Sends a GET; settles with the response head. */
+  /** Sends a request without a body; settles with the response head. */
   send(
+    method: DirectMethod,
     path: string,
     headers: Record<string, string>,
     signal: AbortSignal | undefined,
@@ -181,6 +190,7 @@ class Connection {
         timer: undefined,
         signal,
         onAbort: undefined,
+        method,
       };
       this.exchange = exchange;
       if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -205,7 +215,7 @@ class Connection {
       } else {
         this.startHeadersTimer(exchange);
       }
-      let text = `GET ${path} HTTP/1.1\r\nhost: ${new URL(this.origin).host}\r\n`;
+      let text = `${method} ${path} HTTP/1.1\r\nhost: ${new URL(this.origin).host}\r\n`;
       for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
       this.socket.write(`${text}\r\n`, 'latin1');
     });
@@ -311,7 +321,7 @@ class Connection {
       status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
     const encoding = String(headers['transfer-encoding'] ?? '').toLowerCase();
     const lengthHeader = headers['content-length'];
-    if (code === 204 || code === 304) {
+    if (exchange.method === 'HEAD' || code === 204 || code === 304) {
       exchange.framing = { kind: 'none' };
     } else if (encoding !== '') {
       if (!encoding.endsWith('chunked')) {
@@ -499,9 +509,14 @@ export class DirectHttp {
     this.options = options;
   }
 
-  /** GET `url` (http: only) with `headers` (lower-case names). */
-  async get(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<DirectResponse> {
-    if (url.protocol !== 'http:') throw new Error(`direct GET of ${url.protocol} URL`);
+  /** GET or HEAD `url` (http: only) with `headers` (lower-case names). */
+  async request(
+    method: DirectMethod,
+    url: URL,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<DirectResponse> {
+    if (url.protocol !== 'http:') throw new Error(`direct ${method} of ${url.protocol} URL`);
     const path = `${url.pathname}${url.search}`;
     for (const [name, value] of Object.entries(headers)) {
       if (forbiddenInHeader.test(name) || forbiddenInHeader.test(value) || name.includes(':')) {
@@ -513,7 +528,7 @@ export class DirectHttp {
     for (;;) {
       const connection = this.take(url.origin) ?? this.open(url);
       try {
-        return await connection.send(path, headers, signal);
+        return await connection.send(method, path, headers, signal);
       } catch (error) {
         // Sent again on a new connection only when the old one had been closed under us.
         if ((error as { code?: string }).code !== 'IVOC_STALE_CONNECTION') throw error;

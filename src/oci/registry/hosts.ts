@@ -93,12 +93,7 @@ const unreachable = new Set([
  * Remembered per host for the process. (A raw hello rather than tls.connect:
  * loading node:tls and a secure context cost ~25 ms of every command's start.)
  */
-export function probeScheme(
-  host: string,
-  timeoutMs: number,
-  /** Called once the hello is on the wire: work to do while the server answers. */
-  onHelloSent?: () => void,
-): Promise<'http' | 'https'> {
+export function probeScheme(host: string, timeoutMs: number): Promise<'http' | 'https'> {
   const cached = schemeCache.get(host);
   if (cached) return cached;
   const probe = new Promise<'http' | 'https'>((resolve) => {
@@ -117,7 +112,6 @@ export function probeScheme(
     const timer = setTimeout(() => done('https', false), timeoutMs);
     socket.once('connect', () => {
       socket.write(clientHello(isIP(hostname) === 0 ? hostname : undefined));
-      onHelloSent?.();
     });
     socket.once('data', (chunk: Buffer) => {
       const first = chunk[0];

@@ -20,7 +20,7 @@ import {
   retryDelay,
   waitFor,
 } from './retry.js';
-import { Pool, request as poolRequest } from './undici.js';
+import type { Pool } from './undici.js';
 
 export interface Timeouts {
   /** TCP + TLS connect, ms. */
@@ -61,8 +61,6 @@ export interface HttpRequest {
   waitSignal?: AbortSignal;
   /** One attempt, no retry: a best-effort request made after the caller gave up (an upload's DELETE). */
   once?: boolean;
-  /** A GET of a large body (a layer): over plain HTTP it is read off the socket directly (direct.ts). */
-  bulk?: boolean;
   site: ErrorSite;
 }
 
@@ -117,6 +115,19 @@ export async function readText(body: Readable, limit = 64 * 1024): Promise<strin
   return Buffer.concat(chunks, size).toString('utf8');
 }
 
+type Undici = typeof import('./undici.js');
+
+let undiciModule: Promise<Undici> | undefined;
+
+/**
+ * undici, loaded on the first request that needs it (TLS, or a request with a
+ * body): a metadata-only command on a plain-HTTP registry never does (direct.ts).
+ */
+function loadUndici(): Promise<Undici> {
+  undiciModule ??= import('./undici.js');
+  return undiciModule;
+}
+
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 /** How long an idle connection is kept for the next request. */
 const keepAliveMs = 10_000;
@@ -166,8 +177,7 @@ export class RegistryHttp {
   async origin(): Promise<string> {
     if (this.schemePromise === undefined) {
       this.schemePromise = this.insecure
-        ? // While the server answers the probe, undici's parser is compiled (llhttp.ts).
-          probeScheme(this.host, this.options.timeouts.connectMs, prepareHttpParser)
+        ? probeScheme(this.host, this.options.timeouts.connectMs)
         : Promise.resolve('https');
     }
     return `${await this.schemePromise}://${this.host}`;
@@ -177,10 +187,12 @@ export class RegistryHttp {
     return new URL(path, await this.origin());
   }
 
-  private pool(origin: string): Pool {
+  private async pool(origin: string): Promise<{ pool: Pool; undici: Undici }> {
+    const undici = await loadUndici();
     if (this.closed) throw new TransportError('ERR_NETWORK', `the client for ${this.registry} is closed`);
     let pool = this.pools.get(origin);
     if (!pool) {
+      const { Pool } = undici;
       const url = new URL(origin);
       // TLS verification is off only for registries the user called insecure (and loopback).
       const insecure = isInsecureRegistry(url.host, this.options.insecureRegistries);
@@ -197,7 +209,7 @@ export class RegistryHttp {
       });
       this.pools.set(origin, pool);
     }
-    return pool;
+    return { pool, undici };
   }
 
   /** One exchange on the wire, no auth, retry or redirect handling. */
@@ -207,12 +219,12 @@ export class RegistryHttp {
     headers: Record<string, string>,
     body: Buffer | string | undefined,
     signal: AbortSignal | undefined,
-    bulk = false,
   ): Promise<HttpResponse> {
     this.stats.requests++;
-    if (bulk && method === 'GET' && body === undefined && url.protocol === 'http:') {
+    if ((method === 'GET' || method === 'HEAD') && body === undefined && url.protocol === 'http:') {
       if (this.closed) throw new TransportError('ERR_NETWORK', `the client for ${this.registry} is closed`);
-      const response = await this.direct.get(
+      const response = await this.direct.request(
+        method,
         url,
         { 'user-agent': this.options.userAgent, ...headers },
         signal,
@@ -223,7 +235,8 @@ export class RegistryHttp {
     // ended (client-h1.js: setImmediate before reuse); a request sent sooner, as the
     // config request right after the manifest, would open another connection.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const pending = poolRequest(this.pool(url.origin), {
+    const { pool, undici } = await this.pool(url.origin);
+    const pending = undici.request(pool, {
       path: `${url.pathname}${url.search}`,
       method,
       headers: { 'user-agent': this.options.userAgent, ...headers },
@@ -319,7 +332,7 @@ export class RegistryHttp {
       if (body !== undefined) headers['content-length'] = String(body.length);
       // Credentials go to the registry's own origin only: never to blob storage it redirects to.
       if (authorization !== undefined && url.origin === origin) headers.authorization = authorization;
-      const response = await this.exchange(url, method, headers, body, request.signal, request.bulk);
+      const response = await this.exchange(url, method, headers, body, request.signal);
       const location = header(response.headers, 'location');
       if (!follow || !redirectStatuses.has(response.status) || location === undefined) return response;
       await response.body.dump().catch(() => undefined);

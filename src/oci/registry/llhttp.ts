@@ -4,9 +4,9 @@
  *
  * The bundle (scripts/build.mjs) sends undici's two `new WebAssembly.Module`
  * calls to compileOnLiftoff and registers undici's own parser factory here:
- * the registry client calls prepareHttpParser while its first connection (or
- * the TLS probe of an insecure registry) is on the wire, so that the ~10 ms
- * compile overlaps the round trip instead of following it.
+ * the registry client calls prepareHttpParser while its first connection
+ * through undici is on the wire, so that the ~10 ms compile overlaps the
+ * round trip instead of following it.
  */
 
 export { compileOnLiftoff } from '../wasm-liftoff.js';
