@@ -9,6 +9,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -134,7 +135,8 @@ function loadableCache(path: string): Buffer | undefined {
 
 function loaded(path: string): void {
   try {
-    rmSync(`${path}.loading`, { force: true });
+    // unlinkSync, not rmSync: rmSync loads Node's rimraf module, on every start.
+    unlinkSync(`${path}.loading`);
   } catch {
     // Left behind: the next start rebuilds the cache.
   }

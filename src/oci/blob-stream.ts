@@ -52,7 +52,8 @@ export class BlobStream extends Readable {
   private body: Readable | undefined;
   /** The first body, until the first read attaches it. */
   private pending: BlobBody | undefined;
-  private readonly aborter = new AbortController();
+  /** Aborted when this stream is destroyed: made for a resume only (an abort's events cost, cold). */
+  private aborter: AbortController | undefined;
   private skip = 0;
   private delivered = 0;
   private settled = false;
@@ -80,7 +81,7 @@ export class BlobStream extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.settled = true;
-    this.aborter.abort();
+    this.aborter?.abort();
     // A no-op once finished; else the hash is left unfinished by an error or an early end.
     this.verifier.abandon();
     this.detach?.();
@@ -162,6 +163,7 @@ export class BlobStream extends Readable {
     this.detach = undefined;
     const broken = this.body;
     this.body = undefined;
+    this.aborter ??= new AbortController();
     const outcome = this.onFailure(error, this.delivered, this.aborter.signal);
     if ('fail' in outcome) {
       broken?.destroy();

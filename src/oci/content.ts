@@ -101,16 +101,48 @@ export async function readAll(
     );
   }
   const stream = await fetcher.fetch(descriptor, options);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > limit) {
-      stream.destroy();
-      throw new ImageError('ERR_TOO_LARGE', `${what} is over the ${limit}-byte limit`, where);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks, total);
+  return collect(
+    stream,
+    limit,
+    () => new ImageError('ERR_TOO_LARGE', `${what} is over the ${limit}-byte limit`, where),
+  );
+}
+
+/**
+ * A (small) stream's bytes, at most `limit` of them: past it the stream is
+ * destroyed and `tooLarge()` is the error. By its events, not an async
+ * iterator: a metadata-only command reads two or three small bodies, and the
+ * iterator's machinery, run cold, cost ~1 ms each on the bench machine.
+ */
+export function collect(stream: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const settle = (error: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      stream.off('data', onData);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, total));
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        settle(tooLarge());
+        stream.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    stream.on('data', onData);
+    stream.once('end', () => settle(undefined));
+    stream.once('error', (error: Error) => settle(error));
+    stream.once('close', () => {
+      // Closed before its end, without an error: cut short.
+      const premature = Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      settle(stream.readableEnded ? undefined : premature);
+    });
+    if (stream.errored) settle(stream.errored);
+  });
 }

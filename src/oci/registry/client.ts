@@ -10,7 +10,7 @@
 import type { Readable } from 'node:stream';
 import { ImageError, IvocError, TransportError } from '../../errors.js';
 import { type BlobBody, BlobStream } from '../blob-stream.js';
-import { maxManifestBytes } from '../content.js';
+import { collect, maxManifestBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { type Digest, DigestVerifier, digestOf, isDigest, parseDigest } from '../digest.js';
 import {
@@ -306,23 +306,12 @@ export class RegistryClient {
       response.body.destroy();
       throw tooLarge(length);
     }
-    const chunks: Buffer[] = [];
-    let total = 0;
     try {
-      for await (const chunk of response.body) {
-        const buffer = chunk as Buffer;
-        total += buffer.length;
-        if (total > limit) {
-          response.body.destroy();
-          throw tooLarge();
-        }
-        chunks.push(buffer);
-      }
+      return await collect(response.body, limit, tooLarge);
     } catch (error) {
       if (error instanceof IvocError) throw error;
       throw networkError(error, this.http.host, context, 'body');
     }
-    return Buffer.concat(chunks, total);
   }
 
   private checkContentDigest(
