@@ -499,7 +499,7 @@ class Connection {
   }
 }
 
-/** Kept-alive connections per origin, for GETs of blob bodies over plain HTTP. */
+/** Kept-alive connections per origin, for GETs and HEADs over plain HTTP. */
 export class DirectHttp {
   readonly options: DirectOptions;
   private readonly idleConnections = new Map<string, Connection[]>();
