@@ -23,6 +23,7 @@ const options: DirectOptions = {
   timeouts: { connectMs: 5000, headersMs: 5000, bodyIdleMs: 5000 },
   maxHeaderBytes: 64 * 1024,
   keepAliveMs: 10_000,
+  maxConnectionsPerOrigin: 32,
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -337,6 +338,108 @@ describe('direct reads: framing', () => {
       direct.request('GET', new URL(`${server.url}/x`), { authorization: 'a\r\nx-evil: 1' }),
     ).rejects.toThrow(TypeError);
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('finds a head whose blank line is split across three reads', async () => {
+    server = await rawServer((socket) => {
+      void trickle(socket, ['HTTP/1.1 200 OK\r\nContent-Length: 2\r', '\n\r', '\nok'], 30);
+    });
+    const response = await direct.request('GET', new URL(`${server.url}/seam`), {});
+    expect((await readStream(response.body)).toString()).toBe('ok');
+  });
+
+  it('fails, never crashes, on endless 1xx heads and on a consumer that throws', async () => {
+    server = await rawServer((socket, head) => {
+      if (head.includes('/interim'))
+        socket.write(`${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(8000)}HTTP/1.1 200 OK\r\n\r\n`);
+      // The body comes once the consumer listens: it is handed on inside the socket's read.
+      else void trickle(socket, ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', 'hello'], 50);
+    });
+    await expect(direct.request('GET', new URL(`${server.url}/interim`), {})).rejects.toMatchObject({
+      code: 'UND_ERR_SOCKET',
+      message: expect.stringMatching(/interim/),
+    });
+    const response = await direct.request('GET', new URL(`${server.url}/fine`), {});
+    const failure = new Promise((resolve) => response.body.once('error', resolve));
+    response.body.on('data', () => {
+      throw new Error('consumer bug');
+    });
+    expect(await failure).toMatchObject({ message: 'consumer bug' });
+  });
+
+  it('keeps headers named like Object.prototype members as headers', async () => {
+    server = await rawServer((socket) => {
+      socket.write(
+        'HTTP/1.1 200 OK\r\n__proto__: a\r\n__proto__: b\r\nConstructor: c\r\ntoString: d\r\nContent-Length: 0\r\n\r\n',
+      );
+    });
+    const { headers } = await direct.request('GET', new URL(`${server.url}/proto`), {});
+    expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toEqual(['a', 'b']);
+    expect(headers.constructor).toBe('c');
+    expect(headers.tostring).toBe('d');
+  });
+
+  it('refuses framing a smuggler would use, and does not reuse a connection that sent both framings', async () => {
+    server = await rawServer((socket, head) => {
+      if (head.includes('/both'))
+        socket.write(
+          'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+        );
+      else if (head.includes('/xchunked'))
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+      else socket.write('HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok');
+    });
+    const both = await direct.request('GET', new URL(`${server.url}/both`), {});
+    expect((await readStream(both.body)).toString()).toBe('ok');
+    await expect(direct.request('GET', new URL(`${server.url}/xchunked`), {})).rejects.toMatchObject({
+      code: 'UND_ERR_SOCKET',
+    });
+    await expect(direct.request('GET', new URL(`${server.url}/space`), {})).rejects.toMatchObject({
+      code: 'UND_ERR_SOCKET',
+    });
+    // Each answer above left its connection closed.
+    expect(server.connections).toBe(3);
+  });
+
+  it('takes a reset at the end of a body without a length as its end, as undici does', async () => {
+    server = await rawServer((socket) => {
+      void trickle(socket, ['HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello']).then(() =>
+        socket.resetAndDestroy(),
+      );
+    });
+    const response = await direct.request('GET', new URL(`${server.url}/reset`), {});
+    expect((await readStream(response.body)).toString()).toBe('hello');
+  });
+
+  it('opens at most maxConnectionsPerOrigin connections; other requests wait their turn', async () => {
+    const capped = new DirectHttp({ ...options, maxConnectionsPerOrigin: 2 });
+    try {
+      server = await rawServer((socket, _head, index) => {
+        setTimeout(
+          () => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${String(index).padStart(2, '0')}`),
+          30,
+        );
+      });
+      const url = new URL(`${server.url}/queued`);
+      const bodies = await Promise.all(
+        Array.from({ length: 6 }, async () =>
+          (await readStream((await capped.request('GET', url, {})).body)).toString(),
+        ),
+      );
+      expect(bodies.sort()).toEqual(['00', '01', '02', '03', '04', '05']);
+      expect(server.connections).toBe(2);
+      // A request waiting for its turn stops when its caller aborts.
+      const controller = new AbortController();
+      const reason = new Error('caller gave up');
+      const busy = [capped.request('GET', url, {}), capped.request('GET', url, {})];
+      const waiting = capped.request('GET', url, {}, controller.signal);
+      controller.abort(reason);
+      await expect(waiting).rejects.toBe(reason);
+      for (const response of await Promise.all(busy)) await readStream(response.body);
+    } finally {
+      capped.close();
+    }
   });
 
   it('dump() reads a small rest to keep the connection, and closes a big one', async () => {

@@ -42,6 +42,8 @@ export interface DirectOptions {
   maxHeaderBytes: number;
   /** How long an idle connection is kept for the next request, ms. */
   keepAliveMs: number;
+  /** Most connections open to one origin at a time; more requests wait for one. */
+  maxConnectionsPerOrigin: number;
 }
 
 export interface DirectResponse {
@@ -61,6 +63,11 @@ function codedError(code: string, message: string): Error {
 }
 
 const crlfCrlf = Buffer.from('\r\n\r\n', 'latin1');
+const noBytes = Buffer.alloc(0);
+/** RFC 9110 token characters (field names). */
+const fieldName = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** 1xx heads skipped before a final response, past which the server is misbehaving. */
+const maxInterimResponses = 16;
 const forbiddenInHeader = /[\r\n\0]/;
 
 /** A response body: views of the connection's read slabs, pushed as they arrive. */
@@ -80,7 +87,7 @@ export class DirectBody extends Readable {
   override _read(): void {
     if (this.paused) {
       this.paused = false;
-      this.connection.resumeBody();
+      this.connection.resumeBody(this);
     }
   }
 
@@ -121,7 +128,13 @@ interface Exchange {
   reject(error: Error): void;
   /** Response bytes seen: none on a kept-alive socket the server had closed (sent again). */
   received: number;
-  head: Buffer | undefined;
+  /** The response head read so far, and its length. */
+  head: Buffer[];
+  headBytes: number;
+  /** The head's last (up to) 3 bytes, where a blank line may begin. */
+  headTail: Buffer;
+  /** Heads seen: 1xx ones are skipped, up to maxInterimResponses. */
+  interim: number;
   body: DirectBody | undefined;
   framing: Framing | undefined;
   keepAlive: boolean;
@@ -162,7 +175,13 @@ class Connection {
         },
         callback: (bytes: number, buffer: Uint8Array) => {
           this.used += bytes;
-          return this.onBytes(buffer as Buffer, bytes);
+          // Nothing above catches here (a throw would be uncaught): a failure ends the exchange.
+          try {
+            return this.onBytes(buffer as Buffer, bytes);
+          } catch (error) {
+            this.fail(error instanceof Error ? error : new Error(String(error)));
+            return false;
+          }
         },
       },
     });
@@ -183,7 +202,10 @@ class Connection {
         resolve,
         reject,
         received: 0,
-        head: undefined,
+        head: [],
+        headBytes: 0,
+        headTail: noBytes,
+        interim: 0,
         body: undefined,
         framing: undefined,
         keepAlive: true,
@@ -228,10 +250,10 @@ class Connection {
     );
   }
 
-  /** The body's consumer wants more. */
-  resumeBody(): void {
+  /** The body's consumer wants more (a body already whole asks nothing of the next exchange). */
+  resumeBody(body: DirectBody): void {
     const exchange = this.exchange;
-    if (exchange?.body === undefined) return;
+    if (exchange === undefined || exchange.body !== body) return;
     exchange.timer?.refresh();
     this.socket.resume();
   }
@@ -252,38 +274,70 @@ class Connection {
   }
 
   /** Bytes read into the slab at buffer[0..bytes). False pauses the socket. */
-  private onBytes(buffer: Buffer, bytes: number, fresh = true): boolean {
+  private onBytes(buffer: Buffer, bytes: number): boolean {
     const exchange = this.exchange;
     if (exchange === undefined) {
       // Nothing asked: a server talking out of turn on an idle connection.
       this.destroy();
       return false;
     }
-    if (fresh) exchange.received += bytes;
+    exchange.received += bytes;
     let chunk = buffer.subarray(0, bytes);
-    if (exchange.body === undefined) {
-      const joined = exchange.head ? Buffer.concat([exchange.head, chunk]) : chunk;
-      const end = joined.indexOf(crlfCrlf);
-      if (end === -1 || end + 4 > this.owner.options.maxHeaderBytes) {
-        if (end !== -1 || joined.length > this.owner.options.maxHeaderBytes) {
-          this.fail(codedError('UND_ERR_HEADERS_OVERFLOW', 'response headers too long'));
-          return false;
-        }
-        // Copied: the slab's bytes are views, and the head is kept across reads.
-        exchange.head = Buffer.from(joined);
-        return true;
-      }
-      exchange.head = undefined;
-      this.startResponse(exchange, joined.toString('latin1', 0, end));
-      chunk = joined.subarray(end + 4);
+    while (exchange.body === undefined) {
+      const rest = this.onHeadBytes(exchange, chunk);
+      if (rest === undefined) return !this.closed;
       // Failed, or a response without a body (more after it is a server talking out of turn).
-      if (this.exchange !== exchange) return this.afterExchange(chunk);
-      // A 1xx: the real head follows.
-      if (exchange.body === undefined) return chunk.length === 0 || this.onBytes(chunk, chunk.length, false);
+      if (this.exchange !== exchange) return this.afterExchange(rest);
+      chunk = rest;
+      // A 1xx: the real head follows, in this read or a later one.
+      if (exchange.body === undefined && chunk.length === 0) return true;
     }
     this.onBody(exchange, chunk);
     if (this.exchange !== exchange) return !this.closed;
     return exchange.body?.paused !== true;
+  }
+
+  /**
+   * Gathers the response head: undefined while it is incomplete (or too
+   * long: the exchange failed), else the bytes after it, once the head is
+   * parsed. The parts are views of the slabs (never written again), joined
+   * once; only the seam with the last part is searched again.
+   */
+  private onHeadBytes(exchange: Exchange, chunk: Buffer): Buffer | undefined {
+    const parts = exchange.head;
+    const before = exchange.headBytes;
+    const tail = exchange.headTail;
+    let end = -1;
+    if (tail.length > 0) {
+      const seam = Buffer.concat([tail, chunk.subarray(0, 3)]).indexOf(crlfCrlf);
+      if (seam !== -1) end = before - tail.length + seam;
+    }
+    if (end === -1) {
+      const at = chunk.indexOf(crlfCrlf);
+      if (at !== -1) end = before + at;
+    }
+    const maxHeaderBytes = this.owner.options.maxHeaderBytes;
+    if (end === -1 || end + 4 > maxHeaderBytes) {
+      if (end !== -1 || before + chunk.length > maxHeaderBytes) {
+        this.fail(codedError('UND_ERR_HEADERS_OVERFLOW', 'response headers too long'));
+      } else {
+        parts.push(chunk);
+        exchange.headBytes += chunk.length;
+        // The last 3 bytes so far, for the seam with the next read (parts may be shorter).
+        exchange.headTail = Buffer.concat([tail, chunk]).subarray(-3);
+      }
+      return undefined;
+    }
+    const joined = parts.length === 0 ? chunk : Buffer.concat([...parts, chunk]);
+    exchange.head = [];
+    exchange.headBytes = 0;
+    exchange.headTail = noBytes;
+    if (++exchange.interim > maxInterimResponses) {
+      this.fail(codedError('UND_ERR_SOCKET', 'too many interim (1xx) responses'));
+      return joined.subarray(end + 4);
+    }
+    this.startResponse(exchange, joined.toString('latin1', 0, end));
+    return joined.subarray(end + 4);
   }
 
   /** Reading goes on after a response only on a kept-alive connection, to see it close. */
@@ -305,30 +359,47 @@ class Connection {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
       const colon = line.indexOf(':');
-      if (colon <= 0) {
+      const name = line.slice(0, colon).toLowerCase();
+      // A field name is a token, with no space before its colon (RFC 9112 section 5.1).
+      if (colon <= 0 || !fieldName.test(name)) {
         this.fail(codedError('UND_ERR_SOCKET', 'malformed response header'));
         return;
       }
-      const name = line.slice(0, colon).trim().toLowerCase();
       const value = line.slice(colon + 1).trim();
-      const before = headers[name];
-      headers[name] =
+      // Own properties only: a header named like one of Object.prototype's is a header, not a merge.
+      const before = Object.hasOwn(headers, name) ? headers[name] : undefined;
+      const merged =
         before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];
+      Object.defineProperty(headers, name, {
+        value: merged,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     if (code >= 100 && code < 200) return;
-    const connection = String(headers.connection ?? '').toLowerCase();
-    exchange.keepAlive =
-      status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
-    const encoding = String(headers['transfer-encoding'] ?? '').toLowerCase();
-    const lengthHeader = headers['content-length'];
+    const own = (name: string) => (Object.hasOwn(headers, name) ? headers[name] : undefined);
+    const connection = String(own('connection') ?? '').toLowerCase();
+    const http11 = status[1] === '1';
+    exchange.keepAlive = http11 ? !connection.includes('close') : connection.includes('keep-alive');
+    const encodingHeader = own('transfer-encoding');
+    const lengthHeader = own('content-length');
     if (exchange.method === 'HEAD' || code === 204 || code === 304) {
       exchange.framing = { kind: 'none' };
-    } else if (encoding !== '') {
-      if (!encoding.endsWith('chunked')) {
-        this.fail(codedError('UND_ERR_SOCKET', `unsupported transfer-encoding: ${encoding}`));
+    } else if (encodingHeader !== undefined) {
+      const codings = [encodingHeader]
+        .flat()
+        .join(',')
+        .split(',')
+        .map((coding) => coding.trim().toLowerCase());
+      if (codings.at(-1) !== 'chunked') {
+        this.fail(codedError('UND_ERR_SOCKET', `unsupported transfer-encoding: ${codings.join(', ')}`));
         return;
       }
       exchange.framing = { kind: 'chunked', state: 'size', left: 0, line: '' };
+      // Both framings, or chunked from HTTP/1.0: read as chunked, but not a connection to reuse
+      // (RFC 9112 section 6.3: a message smuggling attempt, or a confused intermediary).
+      if (lengthHeader !== undefined || !http11) exchange.keepAlive = false;
     } else if (lengthHeader !== undefined) {
       const text = Array.isArray(lengthHeader) ? lengthHeader[0] : lengthHeader;
       if (
@@ -465,7 +536,9 @@ class Connection {
 
   private onClose(error: Error | undefined): void {
     const exchange = this.exchange;
-    if (exchange?.framing?.kind === 'close' && error === undefined) {
+    // A body that runs to the connection's end may end with a reset rather than a FIN (as undici reads it).
+    const ending = error === undefined || (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+    if (exchange?.framing?.kind === 'close' && ending) {
       this.complete(exchange);
       return;
     }
@@ -504,6 +577,10 @@ export class DirectHttp {
   readonly options: DirectOptions;
   private readonly idleConnections = new Map<string, Connection[]>();
   private readonly all = new Set<Connection>();
+  /** Open connections per origin, and the requests waiting for one to come free. */
+  private readonly opened = new Map<string, number>();
+  private readonly waiting = new Map<string, (() => void)[]>();
+  private closed = false;
 
   constructor(options: DirectOptions) {
     this.options = options;
@@ -524,9 +601,15 @@ export class DirectHttp {
       }
     }
     if (forbiddenInHeader.test(path) || path.includes(' ')) throw new TypeError('invalid request path');
-    signal?.throwIfAborted();
     for (;;) {
+      // Each attempt: an abort between a stale attempt and its resend would find no listener.
+      signal?.throwIfAborted();
+      if (this.closed) throw codedError('UND_ERR_CLOSED', 'client closed');
       const connection = this.take(url.origin) ?? this.open(url);
+      if (connection === undefined) {
+        await this.turn(url.origin, signal);
+        continue;
+      }
       try {
         return await connection.send(method, path, headers, signal);
       } catch (error) {
@@ -545,10 +628,41 @@ export class DirectHttp {
     return undefined;
   }
 
-  private open(url: URL): Connection {
+  /** A new connection, unless the origin has its most open already. */
+  private open(url: URL): Connection | undefined {
+    const count = this.opened.get(url.origin) ?? 0;
+    if (count >= this.options.maxConnectionsPerOrigin) return undefined;
+    this.opened.set(url.origin, count + 1);
     const connection = new Connection(this, url);
     this.all.add(connection);
     return connection;
+  }
+
+  /** Waits until a connection of `origin` is released or closed (or the caller aborts). */
+  private turn(origin: string, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let list = this.waiting.get(origin);
+      if (list === undefined) {
+        list = [];
+        this.waiting.set(origin, list);
+      }
+      const waiter = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const at = list.indexOf(waiter);
+        if (at !== -1) list.splice(at, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      list.push(waiter);
+    });
+  }
+
+  /** One waiting request may go on: a connection was released or closed. */
+  private next(origin: string): void {
+    this.waiting.get(origin)?.shift()?.();
   }
 
   release(connection: Connection): void {
@@ -559,17 +673,23 @@ export class DirectHttp {
     }
     list.push(connection);
     connection.idle(this.options.keepAliveMs);
+    this.next(connection.origin);
   }
 
   forget(connection: Connection): void {
-    this.all.delete(connection);
+    if (!this.all.delete(connection)) return;
+    this.opened.set(connection.origin, (this.opened.get(connection.origin) ?? 1) - 1);
     const list = this.idleConnections.get(connection.origin);
     const at = list?.indexOf(connection) ?? -1;
     if (list && at !== -1) list.splice(at, 1);
+    this.next(connection.origin);
   }
 
   close(): void {
+    this.closed = true;
     for (const connection of [...this.all]) connection.fail(codedError('UND_ERR_CLOSED', 'client closed'));
     this.idleConnections.clear();
+    // Requests waiting for a connection find the client closed.
+    for (const list of this.waiting.values()) for (const waiter of list.splice(0)) waiter();
   }
 }

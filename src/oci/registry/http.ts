@@ -160,6 +160,7 @@ export class RegistryHttp {
       timeouts: options.timeouts,
       maxHeaderBytes: maxHeaderBytes,
       keepAliveMs: keepAliveMs,
+      maxConnectionsPerOrigin: options.connectionsPerOrigin ?? 32,
     });
     this.auth = new RegistryAuth({
       registry,
