@@ -427,27 +427,20 @@ describe('the built CLI against a registry serving HTTPS (self-signed, loopback)
     expect(JSON.parse(stdout).Digest).toBe(digest);
   });
 
-  it("reads undici's parser from dist/ for TLS, and says so clearly when it is missing", async () => {
+  it("inspects over TLS without undici; a publish reads undici's parser from dist/, and says so clearly when it is missing", async () => {
     const image = `${host}/ivoc-test/bundle-tls-parser:1`;
-    const pushed = await runIvoc([
-      'publish',
-      `oci-archive:${example}`,
-      `docker://${image}`,
-      '--fail-on',
-      'never',
-    ]);
-    expect(pushed.code, pushed.stderr).toBe(0);
-    const copy = await mkdtemp(join(env.workDir, 'inspect-no-parser-'));
+    const copy = await mkdtemp(join(env.workDir, 'tls-no-parser-'));
     await mkdir(join(copy, 'bin'));
     await mkdir(join(copy, 'dist'));
     await copyFile(bin, join(copy, 'bin', 'ivoc.cjs'));
     const dist = join(dirname(bin), '..', 'dist');
-    for (const file of ['cli.cjs', 'ivoc-inspect.cjs'])
+    for (const file of ['cli.cjs', 'ivoc-inspect.cjs', 'ivoc.cjs'])
       await copyFile(join(dist, file), join(copy, 'dist', file));
     const runCopy = (args: string[]) =>
       runIvoc(args, { IVOC_CACHE_DIR: join(copy, 'cache') }, join(copy, 'bin', 'ivoc.cjs'));
-    // Without undici's parser beside it: a clear word, not a bare ENOENT.
-    const unparsed = await runCopy(['inspect', `docker://${image}`]);
+    // A publish uploads through undici: without its parser beside it, a clear word, not a bare ENOENT.
+    const publish = ['publish', `oci-archive:${example}`, `docker://${image}`, '--fail-on', 'never'];
+    const unparsed = await runCopy(publish);
     expect(unparsed.code).toBe(3);
     expect(unparsed.stderr).toMatch(
       /ivoc is not built in full \(ENOENT: .*llhttp.*\.wasm\); run `npm install`/,
@@ -455,9 +448,13 @@ describe('the built CLI against a registry serving HTTPS (self-signed, loopback)
     // With it, from the copy's own dist/ (scripts/build.mjs).
     for (const file of ['llhttp.wasm', 'llhttp_simd.wasm'])
       await copyFile(join(dist, file), join(copy, 'dist', file));
-    const parsed = await runCopy(['inspect', `docker://${image}`, '--format', 'json']);
-    expect(parsed.code, parsed.stderr).toBe(0);
-    expect(JSON.parse(parsed.stdout).digest).toBe(pushed.stdout.trim().split('\n').at(-1));
+    const pushed = await runCopy(publish);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    // GETs over TLS are read by direct.ts: an inspect needs no parser.
+    for (const file of ['llhttp.wasm', 'llhttp_simd.wasm']) await rm(join(copy, 'dist', file));
+    const inspected = await runCopy(['inspect', `docker://${image}`, '--format', 'json']);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    expect(JSON.parse(inspected.stdout).digest).toBe(pushed.stdout.trim().split('\n').at(-1));
   });
 });
 

@@ -9,13 +9,17 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import { DirectHttp, type DirectOptions } from '../src/oci/registry/direct.js';
 import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 import { drain, type PushedImage, pushImage, readStream, uniqueRepo } from './registry-support.js';
+import { selfSignedCertificate } from './support/tls.js';
 
 const env = inject('testEnv');
 
@@ -454,5 +458,56 @@ describe('direct reads: framing', () => {
     await (await direct.request('GET', new URL(`${server.url}/big`), {})).body.dump();
     await (await direct.request('GET', new URL(`${server.url}/small`), {})).body.dump();
     expect(server.connections).toBe(2);
+  });
+});
+
+describe('direct reads over TLS', () => {
+  it('reads over TLS (SNI for a host name, none for an address), keeps the connection, and refuses an untrusted certificate', async () => {
+    const dir = await mkdtemp(join(env.workDir, 'direct-tls-'));
+    const { key, cert } = await selfSignedCertificate(dir, { commonName: 'localhost' });
+    const names: (string | false)[] = [];
+    let connections = 0;
+    const server = createTlsServer({ key, cert }, (socket) => {
+      connections++;
+      names.push((socket as TLSSocket & { servername: string | false }).servername);
+      socket.on('error', () => undefined);
+      let pending = '';
+      socket.on('data', (data) => {
+        pending += data.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+          pending = pending.slice(end + 4);
+          socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const direct = new DirectHttp(options);
+    try {
+      const insecure = { rejectUnauthorized: false };
+      for (const host of ['localhost', 'localhost', '127.0.0.1']) {
+        const response = await direct.request(
+          'GET',
+          new URL(`https://${host}:${port}/x`),
+          {},
+          undefined,
+          insecure,
+        );
+        expect((await readStream(response.body)).toString()).toBe('hello');
+      }
+      expect(names).toEqual(['localhost', false]);
+      expect(connections).toBe(2);
+      // A verified request never rides the kept-alive connection opened without verification
+      // (it would have read 'hello'): it opens its own, and the certificate fails.
+      await expect(
+        direct.request('GET', new URL(`https://localhost:${port}/x`), {}, undefined, {
+          rejectUnauthorized: true,
+        }),
+      ).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    } finally {
+      direct.close();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

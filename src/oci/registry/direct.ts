@@ -1,34 +1,41 @@
 /**
- * GET and HEAD over plain HTTP, read straight off the socket.
+ * GET and HEAD, read straight off the socket (plain TCP or TLS).
  *
  * A cold scan's main thread receives every byte of every layer. Through
- * undici each socket read became a fresh 64 KiB Buffer, pushed through the
- * socket's Readable, copied into llhttp's WebAssembly memory to be parsed, and
- * pushed through the response body's Readable: ~240 ms of the main thread per
- * 210 MB on the bench machine, against ~80 ms for reads into memory we hand
- * the socket ourselves (net's `onread`). Here reads land in 256 KiB slabs and
- * a body is handed on as views of them, without a copy; only the framing
- * (status line, headers, Content-Length, chunked, or close) is parsed here.
- * A metadata-only command on an http: registry (a local or insecure one)
- * then loads no undici at all: its module, its parser's compile and its
- * requests were ~20 ms of each such command's start.
+ * undici each socket read became a fresh Buffer, pushed through the socket's
+ * Readable, copied into llhttp's WebAssembly memory to be parsed, and pushed
+ * through the response body's Readable: ~240 ms of the main thread per 210 MB
+ * on the bench machine, against ~80 ms for reads into memory we hand the
+ * socket ourselves (net's `onread`, which tls.connect takes too). Here reads
+ * land in 256 KiB slabs and a body is handed on as views of them, without a
+ * copy; only the framing (status line, headers, Content-Length, chunked, or
+ * close) is parsed here. A metadata-only command then loads no undici at
+ * all: its module, its parser's compile and its requests were ~20 ms of each
+ * such command's start.
  *
  * Everything else (auth, redirects, retries, resumes) stays in http.ts and
- * client.ts, which see the same response shape as from undici. Requests
- * with a body and TLS origins stay on undici: the former are few, and for
- * the latter decryption, not the parse, is the cost. Connections are kept
- * alive per origin, one request at a time each; a request that meets a
- * kept-alive connection the server had closed is sent again on a new one.
- * Errors carry undici's codes (UND_ERR_SOCKET, UND_ERR_*_TIMEOUT, or the
- * socket's own), so retry.ts and errors.ts judge them alike.
+ * client.ts, which see the same response shape as from undici. Requests with
+ * a body (uploads) stay on undici. Connections are kept alive per origin (and
+ * per TLS verification mode), one request at a time each, at most
+ * maxConnectionsPerOrigin; a request that meets a kept-alive connection the
+ * server had closed is sent again on a new one. Errors carry undici's codes
+ * (UND_ERR_SOCKET, UND_ERR_*_TIMEOUT, or the socket's own, certificate codes
+ * included), so retry.ts and errors.ts judge them alike.
  */
 
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 
 export type DirectHeaders = Record<string, string | string[]>;
 
 export type DirectMethod = 'GET' | 'HEAD';
+
+/** For https: origins. */
+export interface DirectTls {
+  /** False only for a registry the user called insecure. */
+  rejectUnauthorized: boolean;
+}
 
 export interface DirectTimeouts {
   connectMs: number;
@@ -148,6 +155,8 @@ interface Exchange {
 class Connection {
   readonly socket: Socket;
   readonly origin: string;
+  /** Its origin and, for TLS, whether the certificate was verified: connections are reused within a pool only. */
+  readonly pool: string;
   reused = false;
   private slab = Buffer.allocUnsafe(slabBytes);
   private used = 0;
@@ -156,34 +165,57 @@ class Connection {
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(owner: DirectHttp, url: URL) {
+  /** Set once the socket can carry a request: connected and, for TLS, the handshake done. */
+  private ready = false;
+  private readonly readyEvent: 'connect' | 'secureConnect' = 'connect';
+
+  constructor(owner: DirectHttp, url: URL, tls: DirectTls) {
     this.owner = owner;
     this.origin = url.origin;
-    const port = url.port === '' ? 80 : Number(url.port);
+    this.pool = poolKey(url, tls);
+    const secure = url.protocol === 'https:';
+    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.socket = netConnect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: () => {
-          if (this.slab.length - this.used < minReadRoom) {
-            this.slab = Buffer.allocUnsafe(slabBytes);
-            this.used = 0;
-          }
-          return this.slab.subarray(this.used);
-        },
-        callback: (bytes: number, buffer: Uint8Array) => {
-          this.used += bytes;
-          // Nothing above catches here (a throw would be uncaught): a failure ends the exchange.
-          try {
-            return this.onBytes(buffer as Buffer, bytes);
-          } catch (error) {
-            this.fail(error instanceof Error ? error : new Error(String(error)));
-            return false;
-          }
-        },
+    const onread = {
+      buffer: () => {
+        if (this.slab.length - this.used < minReadRoom) {
+          this.slab = Buffer.allocUnsafe(slabBytes);
+          this.used = 0;
+        }
+        return this.slab.subarray(this.used);
       },
+      callback: (bytes: number, buffer: Uint8Array) => {
+        this.used += bytes;
+        // Nothing above catches here (a throw would be uncaught): a failure ends the exchange.
+        try {
+          return this.onBytes(buffer as Buffer, bytes);
+        } catch (error) {
+          this.fail(error instanceof Error ? error : new Error(String(error)));
+          return false;
+        }
+      },
+    };
+    if (secure) {
+      // node:tls only for a TLS origin: loading it costs every command that never needs it.
+      const { connect: tlsConnect } = process.getBuiltinModule('node:tls');
+      // tls.connect takes socket.connect()'s options too, onread among them (@types/node omits it).
+      const options: ConnectionOptions & { onread: OnReadOpts } = {
+        host,
+        port,
+        // SNI takes host names only (RFC 6066).
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        rejectUnauthorized: tls.rejectUnauthorized,
+        ALPNProtocols: ['http/1.1'],
+        onread,
+      };
+      this.socket = tlsConnect(options);
+      this.readyEvent = 'secureConnect';
+    } else {
+      this.socket = netConnect({ host, port, onread });
+    }
+    this.socket.setNoDelay(true);
+    this.socket.once(this.readyEvent, () => {
+      this.ready = true;
     });
     this.socket.on('error', (error: Error) => this.onClose(error));
     this.socket.on('end', () => this.onClose(undefined));
@@ -224,12 +256,13 @@ class Connection {
         signal.addEventListener('abort', exchange.onAbort, { once: true });
       }
       const { timeouts } = this.owner.options;
-      if (this.socket.connecting) {
+      if (!this.ready) {
+        // Connecting, and for TLS the handshake too.
         exchange.timer = setTimeout(
           () => this.fail(codedError('UND_ERR_CONNECT_TIMEOUT', 'connect timed out')),
           timeouts.connectMs,
         );
-        this.socket.once('connect', () => {
+        this.socket.once(this.readyEvent, () => {
           if (this.exchange !== exchange) return;
           clearTimeout(exchange.timer);
           this.startHeadersTimer(exchange);
@@ -572,7 +605,11 @@ class Connection {
   }
 }
 
-/** Kept-alive connections per origin, for GETs and HEADs over plain HTTP. */
+function poolKey(url: URL, tls: DirectTls): string {
+  return url.protocol === 'https:' && !tls.rejectUnauthorized ? `${url.origin} unverified` : url.origin;
+}
+
+/** Kept-alive connections per origin (and TLS verification mode), for GETs and HEADs. */
 export class DirectHttp {
   readonly options: DirectOptions;
   private readonly idleConnections = new Map<string, Connection[]>();
@@ -586,14 +623,17 @@ export class DirectHttp {
     this.options = options;
   }
 
-  /** GET or HEAD `url` (http: only) with `headers` (lower-case names). */
+  /** GET or HEAD `url` (http: or https:) with `headers` (lower-case names). */
   async request(
     method: DirectMethod,
     url: URL,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    tls: DirectTls = { rejectUnauthorized: true },
   ): Promise<DirectResponse> {
-    if (url.protocol !== 'http:') throw new Error(`direct ${method} of ${url.protocol} URL`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new Error(`direct ${method} of ${url.protocol} URL`);
+    }
     const path = `${url.pathname}${url.search}`;
     for (const [name, value] of Object.entries(headers)) {
       if (forbiddenInHeader.test(name) || forbiddenInHeader.test(value) || name.includes(':')) {
@@ -605,9 +645,10 @@ export class DirectHttp {
       // Each attempt: an abort between a stale attempt and its resend would find no listener.
       signal?.throwIfAborted();
       if (this.closed) throw codedError('UND_ERR_CLOSED', 'client closed');
-      const connection = this.take(url.origin) ?? this.open(url);
+      const pool = poolKey(url, tls);
+      const connection = this.take(pool) ?? this.open(url, tls);
       if (connection === undefined) {
-        await this.turn(url.origin, signal);
+        await this.turn(pool, signal);
         continue;
       }
       try {
@@ -619,8 +660,8 @@ export class DirectHttp {
     }
   }
 
-  private take(origin: string): Connection | undefined {
-    const list = this.idleConnections.get(origin);
+  private take(pool: string): Connection | undefined {
+    const list = this.idleConnections.get(pool);
     while (list && list.length > 0) {
       const connection = list.pop() as Connection;
       if (!connection.socket.destroyed) return connection;
@@ -629,22 +670,23 @@ export class DirectHttp {
   }
 
   /** A new connection, unless the origin has its most open already. */
-  private open(url: URL): Connection | undefined {
-    const count = this.opened.get(url.origin) ?? 0;
+  private open(url: URL, tls: DirectTls): Connection | undefined {
+    const pool = poolKey(url, tls);
+    const count = this.opened.get(pool) ?? 0;
     if (count >= this.options.maxConnectionsPerOrigin) return undefined;
-    this.opened.set(url.origin, count + 1);
-    const connection = new Connection(this, url);
+    this.opened.set(pool, count + 1);
+    const connection = new Connection(this, url, tls);
     this.all.add(connection);
     return connection;
   }
 
-  /** Waits until a connection of `origin` is released or closed (or the caller aborts). */
-  private turn(origin: string, signal: AbortSignal | undefined): Promise<void> {
+  /** Waits until a connection of `pool` is released or closed (or the caller aborts). */
+  private turn(pool: string, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let list = this.waiting.get(origin);
+      let list = this.waiting.get(pool);
       if (list === undefined) {
         list = [];
-        this.waiting.set(origin, list);
+        this.waiting.set(pool, list);
       }
       const waiter = () => {
         signal?.removeEventListener('abort', onAbort);
@@ -661,28 +703,28 @@ export class DirectHttp {
   }
 
   /** One waiting request may go on: a connection was released or closed. */
-  private next(origin: string): void {
-    this.waiting.get(origin)?.shift()?.();
+  private next(pool: string): void {
+    this.waiting.get(pool)?.shift()?.();
   }
 
   release(connection: Connection): void {
-    let list = this.idleConnections.get(connection.origin);
+    let list = this.idleConnections.get(connection.pool);
     if (list === undefined) {
       list = [];
-      this.idleConnections.set(connection.origin, list);
+      this.idleConnections.set(connection.pool, list);
     }
     list.push(connection);
     connection.idle(this.options.keepAliveMs);
-    this.next(connection.origin);
+    this.next(connection.pool);
   }
 
   forget(connection: Connection): void {
     if (!this.all.delete(connection)) return;
-    this.opened.set(connection.origin, (this.opened.get(connection.origin) ?? 1) - 1);
-    const list = this.idleConnections.get(connection.origin);
+    this.opened.set(connection.pool, (this.opened.get(connection.pool) ?? 1) - 1);
+    const list = this.idleConnections.get(connection.pool);
     const at = list?.indexOf(connection) ?? -1;
     if (list && at !== -1) list.splice(at, 1);
-    this.next(connection.origin);
+    this.next(connection.pool);
   }
 
   close(): void {

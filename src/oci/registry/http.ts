@@ -120,8 +120,8 @@ type Undici = typeof import('./undici.js');
 let undiciModule: Promise<Undici> | undefined;
 
 /**
- * undici, loaded on the first request that needs it (TLS, or a request with a
- * body): a metadata-only command on a plain-HTTP registry never does (direct.ts).
+ * undici, loaded on the first request that needs it (one with a body: an
+ * upload); GETs and HEADs go through direct.ts, so a read-only command never does.
  */
 function loadUndici(): Promise<Undici> {
   undiciModule ??= import('./undici.js');
@@ -222,13 +222,15 @@ export class RegistryHttp {
     signal: AbortSignal | undefined,
   ): Promise<HttpResponse> {
     this.stats.requests++;
-    if ((method === 'GET' || method === 'HEAD') && body === undefined && url.protocol === 'http:') {
+    if ((method === 'GET' || method === 'HEAD') && body === undefined) {
       if (this.closed) throw new TransportError('ERR_NETWORK', `the client for ${this.registry} is closed`);
       const response = await this.direct.request(
         method,
         url,
         { 'user-agent': this.options.userAgent, ...headers },
         signal,
+        // TLS verification is off only for registries the user called insecure (and loopback).
+        { rejectUnauthorized: !isInsecureRegistry(url.host, this.options.insecureRegistries) },
       );
       return { status: response.status, headers: response.headers, body: response.body, url, attempts: 1 };
     }
