@@ -17,8 +17,8 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import { DirectHttp, type DirectOptions } from '../src/oci/registry/direct.js';
-import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
-import { drain, type PushedImage, pushImage, readStream, uniqueRepo } from './registry-support.js';
+import type { FaultProxy } from './env/fault-proxy.js';
+import { drain, type PushedImage, pushBehindProxy, readStream, uniqueRepo } from './registry-support.js';
 import { selfSignedCertificate } from './support/tls.js';
 
 const env = inject('testEnv');
@@ -90,13 +90,9 @@ describe('direct layer reads from the real registry', () => {
   const repo = uniqueRepo('direct');
 
   beforeAll(async () => {
-    const seed = new RegistryClient(env.registries.anonymous.host);
-    try {
-      image = await pushImage(seed, repo, 'v1', { layers: [randomBytes(3 * 1024 * 1024 + 17)] });
-    } finally {
-      await seed.close();
-    }
-    proxy = await startFaultProxy(env.registries.anonymous.host);
+    ({ image, proxy } = await pushBehindProxy(env.registries.anonymous.host, repo, [
+      randomBytes(3 * 1024 * 1024 + 17),
+    ]));
   });
   afterAll(async () => {
     await proxy.close();

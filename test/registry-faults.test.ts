@@ -20,6 +20,7 @@ import {
   drain,
   failure,
   type PushedImage,
+  pushBehindProxy,
   pushImage,
   readStream,
   recordingRetry,
@@ -35,13 +36,9 @@ describe('faults between client and registry', () => {
   const repo = uniqueRepo('faults');
 
   beforeAll(async () => {
-    const seed = new RegistryClient(env.registries.anonymous.host);
-    try {
-      image = await pushImage(seed, repo, 'v1', { layers: [randomBytes(512 * 1024)] });
-    } finally {
-      await seed.close();
-    }
-    proxy = await startFaultProxy(env.registries.anonymous.host);
+    ({ image, proxy } = await pushBehindProxy(env.registries.anonymous.host, repo, [
+      randomBytes(512 * 1024),
+    ]));
   });
   afterAll(async () => {
     await proxy.close();

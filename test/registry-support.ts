@@ -11,7 +11,8 @@ import { IvocError } from '../src/errors.js';
 import type { Descriptor } from '../src/oci/descriptor.js';
 import { digestOf } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/media-types.js';
-import type { RegistryClient } from '../src/oci/registry/client.js';
+import { RegistryClient } from '../src/oci/registry/client.js';
+import { type FaultProxy, startFaultProxy } from './env/fault-proxy.js';
 
 const run = promisify(execFile);
 
@@ -166,4 +167,19 @@ export function recordingRetry(attempts = 4): {
 export async function skopeo(args: string[]): Promise<string> {
   const { stdout } = await run('skopeo', args, { maxBuffer: 64 << 20 });
   return stdout;
+}
+
+/** An image of one layer per buffer pushed to the registry at `host`, and a fault proxy started in front of it. */
+export async function pushBehindProxy(
+  host: string,
+  repository: string,
+  layers: Buffer[],
+): Promise<{ image: PushedImage; proxy: FaultProxy }> {
+  const seed = new RegistryClient(host);
+  try {
+    const image = await pushImage(seed, repository, 'v1', { layers });
+    return { image, proxy: await startFaultProxy(host) };
+  } finally {
+    await seed.close();
+  }
 }
