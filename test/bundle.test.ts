@@ -53,6 +53,7 @@ async function builtinsLoaded(
 
 /** Built-in modules a command that reads only an image's metadata has no use for. */
 const notForMetadata = [
+  'v8',
   'http',
   'http2',
   'tls',

@@ -1,4 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 let tuned = false;
@@ -34,6 +33,8 @@ let tuned = false;
 export function preferThroughputGc(): void {
   if (tuned) return;
   tuned = true;
+  // Loaded here, not with the module: node:v8 costs ~2.5 ms of every command's start.
+  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
   setFlagsFromString('--no-flush-bytecode');
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
