@@ -8,13 +8,15 @@
  * cleanup (bounded) before it exits.
  */
 
+import { IvocError } from './errors.js';
+
 type Cleanup = () => Promise<void>;
 
 /** Pending cleanups, each with what it removes (said on a signal). */
 const pending = new Map<number, { cleanup: Cleanup; what: string }>();
 let next = 1;
 let installed = false;
-let exiting = false;
+let exitingNow = false;
 
 /** How long a signal waits for pending cleanups before the process exits anyway. */
 const signalBoundMs = 15_000;
@@ -26,8 +28,8 @@ async function runAll(): Promise<void> {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  if (exiting) return;
-  exiting = true;
+  if (exitingNow) return;
+  exitingNow = true;
   const code = signal === 'SIGINT' ? 130 : 143;
   if (pending.size === 0) process.exit(code);
   // On a terminal, clear a progress line first (lint's progress board draws one).
@@ -51,8 +53,16 @@ export interface Registration {
   run(): Promise<void>;
 }
 
-/** Registers CLEANUP (removing WHAT) to run on `run()`, or on SIGINT/SIGTERM if that comes first. */
+/**
+ * Registers CLEANUP (removing WHAT) to run on `run()`, or on SIGINT/SIGTERM if
+ * that comes first. Once a signal is being handled it throws ERR_INTERRUPTED
+ * instead: the cleanups then running are the ones taken when the signal came,
+ * so what registers later must not be made at all (a job whose image was still
+ * loading when the signal came would otherwise start its container after the
+ * others were removed, and leave it behind).
+ */
 export function registerCleanup(cleanup: Cleanup, what: string): Registration {
+  if (exitingNow) throw new IvocError('ERR_INTERRUPTED', `interrupted: ${what} not made`);
   install();
   const key = next++;
   let done: Promise<void> | undefined;

@@ -40,7 +40,8 @@ export type ErrorCode =
   | 'ERR_ENGINE'
   | 'ERR_HASH_WORKER'
   | 'ERR_ARCHIVE'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_INTERRUPTED';
 
 export interface ErrorContext {
   /** The image reference as the user wrote it (or as normalised). */

@@ -3,6 +3,7 @@ import { finished, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import tarStream from 'tar-stream';
 import { registerCleanup } from '../cleanup.js';
+import { IvocError } from '../errors.js';
 import type { ImageSource } from '../oci/content.js';
 import type { LoadedImage } from '../oci/image.js';
 import { mergedLabels } from '../rules/labels.js';
@@ -276,7 +277,7 @@ function containerOptions(plan: Plan, uid: number, gid: number): Dockerode.Conta
 async function imageIdsAside(docker: Dockerode, plan: Plan, creating: InFlight): Promise<Set<number>> {
   let container: Dockerode.Container;
   try {
-    container = await creating.track(
+    container = await creating.track(() =>
       docker.createContainer({
         name: `${plan.name}-ids`,
         Image: plan.imageId,
@@ -297,11 +298,19 @@ async function imageIdsAside(docker: Dockerode, plan: Plan, creating: InFlight):
   }
 }
 
-/** Engine requests in flight (container creation), so a clean-up can wait for their answer. */
+/**
+ * Engine requests in flight (container creation), so a clean-up can wait for
+ * their answer. Once the clean-up has begun, no new request is made: a
+ * container created after its removal would be left behind.
+ */
 class InFlight {
   private readonly requests = new Set<Promise<unknown>>();
+  private closed = false;
 
-  track<T>(request: Promise<T>): Promise<T> {
+  track<T>(make: () => Promise<T>): Promise<T> {
+    if (this.closed)
+      return Promise.reject(new IvocError('ERR_INTERRUPTED', 'interrupted: no container made'));
+    const request = make();
     this.requests.add(request);
     request.then(
       () => this.requests.delete(request),
@@ -311,6 +320,7 @@ class InFlight {
   }
 
   async settled(): Promise<void> {
+    this.closed = true;
     await Promise.allSettled([...this.requests]);
   }
 }
@@ -400,7 +410,7 @@ export async function runImage(options: RunOptions): Promise<RunObservations> {
       obs.uid = uid;
       obs.gid = gid;
       t = Date.now();
-      const container = await creating.track(docker.createContainer(containerOptions(plan, uid, gid)));
+      const container = await creating.track(() => docker.createContainer(containerOptions(plan, uid, gid)));
       timings.createMs = Date.now() - t;
       if (attempt === 0 && fixedUid === undefined) {
         // Once the container exists (not to slow its creation), during its start.
