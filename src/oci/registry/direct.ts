@@ -26,6 +26,7 @@
 import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
+import type { Timeouts } from './http.js';
 
 export type DirectHeaders = Record<string, string | string[]>;
 
@@ -37,14 +38,8 @@ export interface DirectTls {
   rejectUnauthorized: boolean;
 }
 
-export interface DirectTimeouts {
-  connectMs: number;
-  headersMs: number;
-  bodyIdleMs: number;
-}
-
 export interface DirectOptions {
-  timeouts: DirectTimeouts;
+  timeouts: Timeouts;
   /** Longest response head accepted, bytes. */
   maxHeaderBytes: number;
   /** How long an idle connection is kept for the next request, ms. */
@@ -154,7 +149,8 @@ interface Exchange {
 /** One socket; one exchange at a time. */
 class Connection {
   readonly socket: Socket;
-  readonly origin: string;
+  /** The Host header's value: the origin's host[:port]. */
+  private readonly host: string;
   /** Its origin and, for TLS, whether the certificate was verified: connections are reused within a pool only. */
   readonly pool: string;
   reused = false;
@@ -171,11 +167,11 @@ class Connection {
 
   constructor(owner: DirectHttp, url: URL, tls: DirectTls) {
     this.owner = owner;
-    this.origin = url.origin;
+    this.host = url.host;
     this.pool = poolKey(url, tls);
     const secure = url.protocol === 'https:';
     const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const onread = {
       buffer: () => {
         if (this.slab.length - this.used < minReadRoom) {
@@ -200,10 +196,10 @@ class Connection {
       const { connect: tlsConnect } = process.getBuiltinModule('node:tls');
       // tls.connect takes socket.connect()'s options too, onread among them (@types/node omits it).
       const options: ConnectionOptions & { onread: OnReadOpts } = {
-        host,
+        host: hostname,
         port,
         // SNI takes host names only (RFC 6066).
-        ...(isIP(host) === 0 ? { servername: host } : {}),
+        ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
         rejectUnauthorized: tls.rejectUnauthorized,
         ALPNProtocols: ['http/1.1'],
         onread,
@@ -211,7 +207,7 @@ class Connection {
       this.socket = tlsConnect(options);
       this.readyEvent = 'secureConnect';
     } else {
-      this.socket = netConnect({ host, port, onread });
+      this.socket = netConnect({ host: hostname, port, onread });
     }
     this.socket.setNoDelay(true);
     this.socket.once(this.readyEvent, () => {
@@ -270,7 +266,7 @@ class Connection {
       } else {
         this.startHeadersTimer(exchange);
       }
-      let text = `${method} ${path} HTTP/1.1\r\nhost: ${new URL(this.origin).host}\r\n`;
+      let text = `${method} ${path} HTTP/1.1\r\nhost: ${this.host}\r\n`;
       for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
       this.socket.write(`${text}\r\n`, 'latin1');
     });

@@ -188,19 +188,21 @@ export class RegistryHttp {
     return new URL(path, await this.origin());
   }
 
+  /** TLS verification is off only for registries the user called insecure (and loopback). */
+  private verifiesTls(url: URL): boolean {
+    return !isInsecureRegistry(url.host, this.options.insecureRegistries);
+  }
+
   private async pool(origin: string): Promise<{ pool: Pool; undici: Undici }> {
     const undici = await loadUndici();
     if (this.closed) throw new TransportError('ERR_NETWORK', `the client for ${this.registry} is closed`);
     let pool = this.pools.get(origin);
     if (!pool) {
       const { Pool } = undici;
-      const url = new URL(origin);
-      // TLS verification is off only for registries the user called insecure (and loopback).
-      const insecure = isInsecureRegistry(url.host, this.options.insecureRegistries);
       const { timeouts } = this.options;
       pool = new Pool(origin, {
         connections: this.options.connectionsPerOrigin ?? 32,
-        connect: { timeout: timeouts.connectMs, rejectUnauthorized: !insecure },
+        connect: { timeout: timeouts.connectMs, rejectUnauthorized: this.verifiesTls(new URL(origin)) },
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyIdleMs,
         keepAliveTimeout: keepAliveMs,
@@ -229,8 +231,7 @@ export class RegistryHttp {
         url,
         { 'user-agent': this.options.userAgent, ...headers },
         signal,
-        // TLS verification is off only for registries the user called insecure (and loopback).
-        { rejectUnauthorized: !isInsecureRegistry(url.host, this.options.insecureRegistries) },
+        { rejectUnauthorized: this.verifiesTls(url) },
       );
       return { status: response.status, headers: response.headers, body: response.body, url, attempts: 1 };
     }
