@@ -291,6 +291,58 @@ describe('ivoc inspect --scan with a warm cache', () => {
   });
 });
 
+describe('ivoc inspect with the blob cache', () => {
+  it('takes the config and the platform manifest from the cache on another look, always asks for the tag, and drops a damaged file', async () => {
+    const host = env.registries.anonymous.host;
+    const arm = buildImage({ ...specOf(image), platform: 'linux/arm64/v8' });
+    const index = buildIndex([image, arm]);
+    const repository = `ivoc-test/inspect-blob-cache-${run}`;
+    await pushImage(index, `${host}/${repository}:multi`);
+    const proxy = await startFaultProxy(host);
+    const cache = join(scratch, 'blob-cache');
+    const inspect = (extra: string[] = [], envVars: Record<string, string> = {}) =>
+      inspectJson(`docker://${proxy.host}/${repository}:multi`, extra, { IVOC_CACHE_DIR: cache, ...envVars });
+    const fetched = () => proxy.requests.map((r) => `${r.method} ${r.path.replace(`/v2/${repository}`, '')}`);
+    const asked = {
+      tag: 'GET /manifests/multi',
+      manifest: `GET /manifests/${image.descriptor.digest}`,
+      config: `GET /blobs/${image.configDescriptor.digest}`,
+    };
+    const configFile = join(cache, 'blobs', 'sha256', image.configDescriptor.digest.slice('sha256:'.length));
+    try {
+      const cold = await inspect();
+      expectSameImage(cold, false);
+      expect(cold.digest).toBe(index.descriptor.digest);
+      expect(fetched()).toEqual([asked.tag, asked.manifest, asked.config]);
+      expect(await readFile(configFile)).toEqual(image.configBytes);
+
+      // Another look: the tag is asked again (it may have moved), what it names by digest is not.
+      proxy.clearLog();
+      expect(await inspect()).toEqual(cold);
+      expect(fetched()).toEqual([asked.tag]);
+
+      // A damaged file is a miss: fetched again, verified, and replaced.
+      await writeFile(configFile, image.configBytes.toString('utf8').replace('amd64', 'arm64'));
+      proxy.clearLog();
+      expect(await inspect()).toEqual(cold);
+      expect(fetched()).toEqual([asked.tag, asked.config]);
+      expect(await readFile(configFile)).toEqual(image.configBytes);
+
+      // --no-cache and IVOC_NO_CACHE=1 ask the registry for everything.
+      for (const [extra, vars] of [
+        [['--no-cache'], {}],
+        [[], { IVOC_NO_CACHE: '1' }],
+      ] as const) {
+        proxy.clearLog();
+        expect(await inspect([...extra], vars)).toEqual(cold);
+        expect(fetched()).toEqual([asked.tag, asked.manifest, asked.config]);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 function specOf(from: Image) {
   return {
     layers: from.layers,

@@ -77,7 +77,7 @@ export const cli: CliSpec = {
           type: 'boolean',
           default: true,
           description:
-            'use the caches (layer facts, scan summaries, rule results; --no-cache: read every layer)',
+            'use the caches (configs, layer facts, scan summaries, rule results; --no-cache: read everything again)',
         },
       },
       async run([image], options) {
@@ -123,7 +123,7 @@ export const cli: CliSpec = {
           type: 'boolean',
           default: true,
           description:
-            'use the caches (layer facts, scan summaries, rule results; --no-cache: read every layer)',
+            'use the caches (configs, layer facts, scan summaries, rule results; --no-cache: read everything again)',
         },
       },
       async run(images, options) {
@@ -171,7 +171,7 @@ export const cli: CliSpec = {
         cache: {
           type: 'boolean',
           default: true,
-          description: 'use the caches when validating (--no-cache: read every layer)',
+          description: 'use the caches when validating (--no-cache: read everything again)',
         },
         source: { type: 'string', value: 'URL', description: 'org.opencontainers.image.source (a URL)' },
       },

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { openBlobCache, withBlobCache } from './blob-cache.js';
 import type { ImageSource } from './content.js';
 import { type ImageReference, parseImageReference } from './reference.js';
 
@@ -8,6 +9,8 @@ export interface SourceOptions {
   creds?: string;
   /** Hosts (host[:port]) reached over plain HTTP / without TLS verification. */
   insecureRegistries?: string[];
+  /** False: no blob cache for registry images (--no-cache); IVOC_NO_CACHE=1 turns it off too. */
+  cache?: boolean;
 }
 
 /**
@@ -22,7 +25,10 @@ export async function openImageSource(
   switch (reference.transport) {
     case 'docker': {
       const { openRegistrySource } = await import('./registry/index.js');
-      return openRegistrySource(reference, options);
+      const source = openRegistrySource(reference, options);
+      // Configs and manifests by digest from the disk, where another look at the image left them.
+      const blobCache = options.cache === false ? undefined : openBlobCache();
+      return blobCache ? withBlobCache(source, blobCache) : source;
     }
     case 'oci': {
       const { openOciLayout } = await import('./transports/oci-layout.js');
@@ -45,12 +51,14 @@ export async function openImageSource(
   }
 }
 
-/** SourceOptions from the common command-line options (--creds, --insecure-registry). */
+/** SourceOptions from the common command-line options (--creds, --insecure-registry, --no-cache). */
 export function sourceOptionsFrom(args: {
   creds?: string | undefined;
   insecureRegistry?: string[] | undefined;
+  cache?: boolean | undefined;
 }): SourceOptions {
   const options: SourceOptions = {};
+  if (args.cache === false) options.cache = false;
   if (args.creds !== undefined) options.creds = args.creds;
   if (args.insecureRegistry !== undefined) options.insecureRegistries = args.insecureRegistry;
   return options;

@@ -1,12 +1,11 @@
-import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
+import { readFile, unlink, writeAtomically } from '../cache-files.js';
 
 // Where the layer cache and the code cache live; exported here as before.
 export { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
 
-import { maxConfigBytes } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
 import { digestOf, parseDigest } from '../digest.js';
 import {
@@ -23,7 +22,7 @@ import {
  * The on-disk cache, content-addressed so that it never needs invalidating:
  *
  *   <dir>/facts/<alg>/<hex>/<spechash>.f2.json.gz   LayerFacts of a layer, per CaptureSpec
- *   <dir>/blobs/<alg>/<hex>                         small immutable blobs (manifests, configs)
+ *   <dir>/blobs/<alg>/<hex>                         configs and manifests, by digest (../blob-cache.ts)
  *   <dir>/images/<chain>/<name>.json                what was concluded from a whole chain of
  *                                                   layers (see chainKey): the `inspect --scan`
  *                                                   summary, the fs rules' results
@@ -54,14 +53,6 @@ import {
  * columns load in ~255 ms but take 5.3 MB: not worth ten times the disk.
  */
 
-// node:fs's callback API, promisified: node:fs/promises (and the modules it loads) cost
-// ~2 ms of a warm scan's start, and these are a handful of small files.
-const readFile = promisify(fs.readFile);
-const writeFile = promisify(fs.writeFile);
-const mkdir = promisify(fs.mkdir);
-const rename = promisify(fs.rename);
-const unlink = promisify(fs.unlink);
-
 // node:zlib and node:crypto load on first use: a warm lint reads only records (JSON) and
 // loads neither (start-up is measured, bench/).
 const gzipAsync = (data: Buffer, options: { level: number }): Promise<Buffer> =>
@@ -74,8 +65,6 @@ export interface CacheOptions {
   dir?: string | undefined;
   /** Disable the cache (as --no-cache and IVOC_NO_CACHE=1 do). */
   disabled?: boolean | undefined;
-  /** Largest blob kept in the blob cache, bytes (default 16 MiB: the config limit). */
-  maxBlobBytes?: number | undefined;
 }
 
 /**
@@ -137,12 +126,10 @@ export function chainKey(
 export class DiskCache {
   /** Undefined when the cache is disabled. */
   readonly dir: string | undefined;
-  readonly maxBlobBytes: number;
 
   constructor(options: CacheOptions = {}) {
     const disabled = options.disabled ?? cacheDisabledByEnv();
     this.dir = disabled ? undefined : (options.dir ?? defaultCacheDir());
-    this.maxBlobBytes = options.maxBlobBytes ?? maxConfigBytes;
   }
 
   get enabled(): boolean {
@@ -222,38 +209,7 @@ export class DiskCache {
     }
   }
 
-  /** A cached blob, verified against its descriptor (size and digest). */
-  async getBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer | undefined> {
-    const file = this.location('blobs', descriptor.digest);
-    if (!file || descriptor.size > this.maxBlobBytes) return undefined;
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch {
-      return undefined;
-    }
-    const algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
-    if (data.length !== descriptor.size || digestOf(data, algorithm) !== descriptor.digest) {
-      await unlink(file).catch(() => {});
-      return undefined;
-    }
-    return data;
-  }
-
-  /** Keeps a small blob (verified here: a blob that does not match its digest is not stored). */
-  async putBlob(descriptor: Pick<Descriptor, 'digest' | 'size'>, data: Uint8Array): Promise<void> {
-    const file = this.location('blobs', descriptor.digest);
-    if (!file || data.length > this.maxBlobBytes || data.length !== descriptor.size) return;
-    const algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
-    if (digestOf(data, algorithm) !== descriptor.digest) return;
-    try {
-      await writeAtomically(file, data);
-    } catch {
-      // ignored: see putFacts
-    }
-  }
-
-  private location(kind: 'facts' | 'blobs', digest: string): string | undefined {
+  private location(kind: 'facts', digest: string): string | undefined {
     if (!this.dir) return undefined;
     try {
       const { algorithm, hex } = parseDigest(digest);
@@ -269,19 +225,6 @@ export function openCache(options: CacheOptions | DiskCache | false = {}): DiskC
   if (options instanceof DiskCache) return options;
   if (options === false) return new DiskCache({ disabled: true });
   return new DiskCache(options);
-}
-
-async function writeAtomically(file: string, data: Uint8Array): Promise<void> {
-  const dir = file.slice(0, file.lastIndexOf('/'));
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = `${file}.tmp-${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}`;
-  try {
-    await writeFile(temp, data, { mode: 0o600 });
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
 }
 
 // ---------------------------------------------------------------- facts files

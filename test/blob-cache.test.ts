@@ -1,0 +1,125 @@
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ImageError } from '../src/errors.js';
+import { BlobCache, openBlobCache, withBlobCache } from '../src/oci/blob-cache.js';
+import { readAll } from '../src/oci/content.js';
+import type { Descriptor } from '../src/oci/descriptor.js';
+import { digestOf } from '../src/oci/digest.js';
+import { MediaType } from '../src/oci/media-types.js';
+import { MemorySource } from './layer-helpers.js';
+
+let dir: string;
+let cache: BlobCache;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ivoc-blob-cache-'));
+  cache = new BlobCache(dir);
+});
+
+afterEach(async () => {
+  delete process.env.IVOC_NO_CACHE;
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function filesUnder(root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) found.push(join(entry.parentPath, entry.name));
+  }
+  return found;
+}
+
+const fileOf = (descriptor: Pick<Descriptor, 'digest'>) =>
+  join(dir, 'blobs', 'sha256', descriptor.digest.slice('sha256:'.length));
+
+describe('BlobCache', () => {
+  it('stores blobs verified, and drops a blob that no longer verifies', async () => {
+    const data = Buffer.from('{"schemaVersion":2}');
+    const descriptor = { digest: digestOf(data), size: data.length };
+    await cache.put(descriptor, data);
+    expect((await cache.get(descriptor))?.equals(data)).toBe(true);
+    expect((await stat(fileOf(descriptor))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'blobs'))).mode & 0o777).toBe(0o700);
+    await writeFile(fileOf(descriptor), '{"schemaVersion":3}');
+    expect(await cache.get(descriptor)).toBeUndefined();
+    await expect(stat(fileOf(descriptor))).rejects.toThrow();
+    // Wrong digest, wrong size, a bad digest or over the cap: not stored.
+    await cache.put({ digest: digestOf('other'), size: data.length }, data);
+    await cache.put({ digest: descriptor.digest, size: data.length + 1 }, data);
+    await cache.put({ digest: 'sha256:../../etc', size: data.length }, data);
+    await new BlobCache(dir, 4).put(descriptor, data);
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('is a miss, not an error, when the directory cannot be written or read', async () => {
+    const data = Buffer.from('{}');
+    const descriptor = { digest: digestOf(data), size: data.length };
+    await writeFile(join(dir, 'blobs'), 'a file where the directory should be');
+    const blocked = new BlobCache(dir);
+    await blocked.put(descriptor, data);
+    expect(await blocked.get(descriptor)).toBeUndefined();
+  });
+
+  it('is off with IVOC_NO_CACHE=1 or disabled: true', () => {
+    expect(openBlobCache({ dir })?.dir).toBe(dir);
+    expect(openBlobCache({ dir, disabled: true })).toBeUndefined();
+    process.env.IVOC_NO_CACHE = '1';
+    expect(openBlobCache({ dir })).toBeUndefined();
+  });
+});
+
+describe('withBlobCache', () => {
+  function source() {
+    const inner = new MemorySource();
+    const config = inner.add(Buffer.from('{"architecture":"amd64","os":"linux"}'), MediaType.ociConfig);
+    const manifest = inner.add(Buffer.from('{"schemaVersion":2,"layers":[]}'), MediaType.ociManifest);
+    const layer = inner.add(Buffer.alloc(1000, 7), MediaType.ociLayerGzip);
+    inner.resolve = async () => manifest;
+    return { inner, config, manifest, layer };
+  }
+
+  it('reads configs and manifests by digest once, layers and the resolved root always from the source', async () => {
+    const first = source();
+    const cached = withBlobCache(first.inner, cache);
+    const root = await cached.resolve();
+    for (const descriptor of [root, first.config, first.layer]) {
+      expect(await readAll(cached, descriptor, 1 << 20)).toEqual(first.inner.blobs.get(descriptor.digest));
+    }
+    await cached.close(); // waits for the write
+    expect(await filesUnder(dir)).toEqual([fileOf(first.config)]);
+
+    // Another source (another run): the config from the disk; the child manifest of an index is cached too.
+    const second = source();
+    const again = withBlobCache(second.inner, cache);
+    expect(await readAll(again, second.config, 1 << 20)).toEqual(
+      second.inner.blobs.get(second.config.digest),
+    );
+    expect(await readAll(again, second.manifest, 1 << 20)).toEqual(
+      second.inner.blobs.get(second.manifest.digest),
+    );
+    expect(await readAll(again, second.layer, 1 << 20)).toHaveLength(1000);
+    expect(second.inner.fetches).toEqual([second.manifest.digest, second.layer.digest]);
+    await again.close();
+    expect((await filesUnder(dir)).sort()).toEqual([fileOf(second.config), fileOf(second.manifest)].sort());
+  });
+
+  it('stores nothing when the source sends bytes that do not match, and the error reaches the reader', async () => {
+    const { inner, config } = source();
+    inner.blobs.set(config.digest, Buffer.from('{"architecture":"arm64","os":"linux"}'));
+    const cached = withBlobCache(inner, cache);
+    const error = await readAll(cached, config, 1 << 20).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ImageError);
+    expect((error as ImageError).code).toBe('ERR_DIGEST_MISMATCH');
+    await cached.close();
+    expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('passes a single-pass source through', async () => {
+    const { inner } = source();
+    const withStream = Object.assign(inner, { streamLayers: async () => {} });
+    expect(withBlobCache(withStream, cache).streamLayers).toBeTypeOf('function');
+    expect(withBlobCache(source().inner, cache).streamLayers).toBeUndefined();
+  });
+});
