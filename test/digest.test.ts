@@ -1,12 +1,20 @@
 /**
  * Digests: our SHA-256 (small blobs, no node:crypto at start-up; its block
  * function in WebAssembly and in JavaScript) against node:crypto, and the
- * verifier on both sides of the size threshold.
+ * verifier on both sides of the size threshold; parsing digests.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createHashFor, DigestVerifier, digestOf, smallBlobBytes } from '../src/oci/digest.js';
+import { ImageError } from '../src/errors.js';
+import {
+  createHashFor,
+  DigestVerifier,
+  digestOf,
+  isDigest,
+  parseDigest,
+  smallBlobBytes,
+} from '../src/oci/digest.js';
 import { Sha256, sha256UsesWebAssembly } from '../src/oci/sha256.js';
 
 const reference = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -115,5 +123,34 @@ describe('digestOf and DigestVerifier', () => {
     tampered[50] = tampered[50]! ^ 1;
     verifier.update(tampered);
     await expect(verifier.finish()).rejects.toThrow(/digest mismatch/);
+  });
+});
+
+describe('parseDigest', () => {
+  const hex = 'ab'.repeat(32);
+  it('takes sha256 and sha512 digests of the right length in lowercase hex', () => {
+    expect(parseDigest(`sha256:${hex}`)).toEqual({ algorithm: 'sha256', hex });
+    expect(parseDigest(`sha512:${hex}${hex}`)).toEqual({ algorithm: 'sha512', hex: `${hex}${hex}` });
+    expect(isDigest(`sha256:${hex}`)).toBe(true);
+  });
+
+  it('refuses anything else with a clear error', () => {
+    const invalid = [
+      `sha256:${hex.toUpperCase()}`,
+      `sha256:${hex.slice(1)}g`,
+      `sha256:${hex}0`,
+      `sha256:${hex.slice(2)}`,
+      `SHA256:${hex}`,
+      `sha256 ${hex}`,
+      `sha256:${hex}\n`,
+      'sha256:',
+      '',
+    ];
+    for (const value of invalid) {
+      expect(isDigest(value), JSON.stringify(value)).toBe(false);
+      expect(() => parseDigest(value, { image: 'img' }), JSON.stringify(value)).toThrow(ImageError);
+    }
+    expect(() => parseDigest(`md5:${hex.slice(32)}`)).toThrow(/unsupported digest algorithm 'md5'/);
+    expect(() => parseDigest(`sha256:${hex.slice(2)}`)).toThrow(/invalid sha256 digest/);
   });
 });
