@@ -372,12 +372,12 @@ async function measureInspect(ctx) {
   await runOnce(...commands.skopeo);
   const gate = quietGate(ctx.waitQuiet, log);
   const loadBefore = loadNow();
-  const times = { ours: [], node: [], skopeo: [], oursNoCodeCache: [] };
-  const order = ['ours', 'node', 'skopeo', 'oursNoCodeCache'];
-  // For the record, not the ratio: ours as a command's first run is, without the code cache (src/cli/launch.ts).
-  const envOf = (name) =>
-    name === 'ours' ? env : name === 'oursNoCodeCache' ? { ...env, IVOC_CODE_CACHE: '0' } : {};
-  commands.oursNoCodeCache = commands.ours;
+  const times = { ours: [], node: [], skopeo: [], oursNoCache: [] };
+  const order = ['ours', 'node', 'skopeo', 'oursNoCache'];
+  // For the record, not the ratio: ours as a first look at the image with a first run of the
+  // command is, with --no-cache: no code cache (src/cli/launch.ts), the config fetched (src/oci/blob-cache.ts).
+  const envOf = (name) => (name === 'ours' || name === 'oursNoCache' ? env : {});
+  commands.oursNoCache = ours(image, ['--no-cache']);
   for (let i = 0; i < reps; i++) {
     await gate();
     // Rotate who goes first, so no side always runs right after the other.
@@ -395,7 +395,7 @@ async function measureInspect(ctx) {
     waitQuiet: ctx.waitQuiet,
     reps,
     ours: stats(times.ours),
-    oursNoCodeCache: stats(times.oursNoCodeCache),
+    oursNoCache: stats(times.oursNoCache),
     nodeStartup: stats(times.node),
     skopeo: stats(times.skopeo),
     reference: stats(reference),
@@ -836,7 +836,7 @@ function rows(entry) {
       'a',
       'metadata-only inspect',
       `${ms(inspect.ours.median)} / ${ms(inspect.ours.min)}`,
-      `${ms(inspect.reference.median)} / ${ms(inspect.reference.min)} (node -e 0 ${ms(inspect.nodeStartup.median)} + skopeo inspect --config ${ms(inspect.skopeo.median)}; ours without the code cache ${inspect.oursNoCodeCache ? ms(inspect.oursNoCodeCache.median) : 'not measured'})`,
+      `${ms(inspect.reference.median)} / ${ms(inspect.reference.min)} (node -e 0 ${ms(inspect.nodeStartup.median)} + skopeo inspect --config ${ms(inspect.skopeo.median)}; ${inspect.oursNoCache ? `ours with --no-cache (no code cache, config fetched) ${ms(inspect.oursNoCache.median)}` : `ours without the code cache ${inspect.oursNoCodeCache ? ms(inspect.oursNoCodeCache.median) : 'not measured'}`})`,
       `${inspect.ratio.toFixed(2)} (min ${inspect.ratioMin.toFixed(2)})`,
       TARGETS.inspect.text,
       verdict(TARGETS.inspect.pass(inspect)),
