@@ -1,4 +1,12 @@
-import * as fs from 'node:fs';
+// Named imports: `import * as fs` would copy node:fs's every export into a namespace
+// object at load (esbuild's __toESM), ~0.3 ms of every start.
+import {
+  mkdir as mkdirCallback,
+  readFile as readFileCallback,
+  rename as renameCallback,
+  unlink as unlinkCallback,
+  writeFile as writeFileCallback,
+} from 'node:fs';
 import { promisify } from 'node:util';
 
 /**
@@ -8,11 +16,11 @@ import { promisify } from 'node:util';
  * small files.
  */
 
-export const readFile = promisify(fs.readFile);
-export const unlink = promisify(fs.unlink);
-const writeFile = promisify(fs.writeFile);
-const mkdir = promisify(fs.mkdir);
-const rename = promisify(fs.rename);
+export const readFile = promisify(readFileCallback);
+export const unlink = promisify(unlinkCallback);
+const writeFile = promisify(writeFileCallback);
+const mkdir = promisify(mkdirCallback);
+const rename = promisify(renameCallback);
 
 /**
  * Writes `file` whole or not at all: a temporary file of its own, created

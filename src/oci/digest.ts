@@ -45,6 +45,8 @@ export function parseDigest(value: string, context: { image?: string } = {}): Pa
 }
 
 export function isDigest(value: string): boolean {
+  // Most values asked about are tags: no error made (and its stack captured) to say no.
+  if (!value.includes(':')) return false;
   try {
     parseDigest(value);
     return true;
