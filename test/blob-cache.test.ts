@@ -1,9 +1,11 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImageError } from '../src/errors.js';
 import { BlobCache, openBlobCache, withBlobCache } from '../src/oci/blob-cache.js';
+import { writeAtomically } from '../src/oci/cache-files.js';
 import { readAll } from '../src/oci/content.js';
 import type { Descriptor } from '../src/oci/descriptor.js';
 import { digestOf } from '../src/oci/digest.js';
@@ -62,6 +64,41 @@ describe('BlobCache', () => {
     expect(await blocked.get(descriptor)).toBeUndefined();
   });
 
+  it('reads only a regular file of the expected size: a FIFO, a symlink or another size is a miss, left alone', async () => {
+    const data = Buffer.from('{"schemaVersion":2}');
+    const descriptor = { digest: digestOf(data), size: data.length };
+    await cache.put(descriptor, data);
+    const file = fileOf(descriptor);
+    // Another size: the descriptor may be the wrong one; the file stays.
+    expect(await cache.get({ digest: descriptor.digest, size: data.length - 1 })).toBeUndefined();
+    expect((await stat(file)).size).toBe(data.length);
+    // A FIFO would block a synchronous read forever; a symlink is not followed.
+    await rm(file);
+    execFileSync('mkfifo', [file]);
+    expect(await cache.get(descriptor)).toBeUndefined();
+    await rm(file);
+    const target = join(dir, 'elsewhere');
+    await writeFile(target, data);
+    await symlink(target, file);
+    expect(await cache.get(descriptor)).toBeUndefined();
+  });
+
+  it('never removes a temporary file it did not create', async () => {
+    const data = Buffer.from('{}');
+    const file = join(dir, 'blobs', 'sha256', 'x');
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    const random = Math.random;
+    Math.random = () => 0.5;
+    const temp = `${file}.tmp-${process.pid}-${(0.5).toString(36).slice(2, 12)}`;
+    await writeFile(temp, 'another writer');
+    try {
+      await expect(writeAtomically(file, data)).rejects.toMatchObject({ code: 'EEXIST' });
+    } finally {
+      Math.random = random;
+    }
+    expect(await readFile(temp, 'utf8')).toBe('another writer');
+  });
+
   it('is off with IVOC_NO_CACHE=1 or disabled: true', () => {
     expect(openBlobCache({ dir })?.dir).toBe(dir);
     expect(openBlobCache({ dir, disabled: true })).toBeUndefined();
@@ -114,6 +151,15 @@ describe('withBlobCache', () => {
     expect((error as ImageError).code).toBe('ERR_DIGEST_MISMATCH');
     await cached.close();
     expect(await filesUnder(dir)).toEqual([]);
+  });
+
+  it('refuses to start a read once its signal is aborted, cached or not', async () => {
+    const { inner, config } = source();
+    const cached = withBlobCache(inner, cache);
+    await readAll(cached, config, 1 << 20);
+    await cached.close();
+    const signal = AbortSignal.abort(new Error('stop'));
+    await expect(cached.fetch(config, { signal })).rejects.toThrow('stop');
   });
 
   it('passes a single-pass source through', async () => {

@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildImage,
@@ -341,6 +344,33 @@ describe('ivoc inspect with the blob cache', () => {
       await proxy.close();
     }
   });
+});
+
+describe('ivoc inspect without a home directory', () => {
+  // A container run as an arbitrary uid: no $HOME, no password entry. Needs root to switch uid.
+  it.runIf(process.getuid?.() === 0)(
+    'runs with every cache off instead of failing (metadata only, and a scan)',
+    async () => {
+      const host = env.registries.anonymous.host;
+      await pushImage(image, `${host}/ivoc-test/inspect-homeless:${run}`);
+      const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
+      const asNobody = (args: string[], vars: Record<string, string> = {}) =>
+        promisify(execFile)(
+          'setpriv',
+          ['--reuid', '54321', '--regid', '54321', '--clear-groups', process.execPath, bin, ...args],
+          { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...vars }, cwd: '/' },
+        );
+      const reference = `docker://${host}/ivoc-test/inspect-homeless:${run}`;
+      for (const vars of [{}, { IVOC_CODE_CACHE: '0' }] as Record<string, string>[]) {
+        const { stdout, stderr } = await asNobody(['inspect', reference, '--format', 'json'], vars);
+        expect(stderr).toBe('');
+        expectSameImage(JSON.parse(stdout) as InspectJson, true);
+      }
+      const scan = await asNobody(['inspect', reference, '--scan', '--format', 'json']);
+      expect(scan.stderr).toBe('');
+      expect(JSON.parse(scan.stdout).filesystem).toMatchObject({ files: 4 });
+    },
+  );
 });
 
 function specOf(from: Image) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode, UsageError } from '../src/errors.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
-import { keyHostname, resolveCredentials } from '../src/oci/registry/credentials.js';
+import { dockerConfigPath, keyHostname, resolveCredentials } from '../src/oci/registry/credentials.js';
 import { failure, type PushedImage, pushImage, uniqueRepo } from './registry-support.js';
 
 const env = inject('testEnv');
@@ -20,6 +20,15 @@ const token = env.registries.token;
 function b64(text: string): string {
   return Buffer.from(text).toString('base64');
 }
+
+describe('docker config location', () => {
+  it('is $DOCKER_CONFIG/config.json, else ~/.docker/config.json, and none without either', () => {
+    expect(dockerConfigPath({ DOCKER_CONFIG: '/d' }, '/home/u')).toBe('/d/config.json');
+    expect(dockerConfigPath({ DOCKER_CONFIG: '/d' }, undefined)).toBe('/d/config.json');
+    expect(dockerConfigPath({}, '/home/u')).toBe('/home/u/.docker/config.json');
+    expect(dockerConfigPath({ DOCKER_CONFIG: '' }, undefined)).toBeUndefined();
+  });
+});
 
 describe('credential resolution', () => {
   let dir: string;

@@ -225,13 +225,15 @@ function run(): void {
       // Help prints and exits: its cache would hold next to nothing of the command.
       !options.includes('--help') &&
       !options.includes('-h');
-    const path = enabled
-      ? join(
-          defaultCacheDir(env),
-          'code',
-          `${bundleId}-node${process.versions.node}-${process.arch}-${cacheName(command, options)}.v8`,
-        )
-      : undefined;
+    const cacheDir = enabled ? defaultCacheDir(env) : undefined;
+    const path =
+      cacheDir === undefined
+        ? undefined
+        : join(
+            cacheDir,
+            'code',
+            `${bundleId}-node${process.versions.node}-${process.arch}-${cacheName(command, options)}.v8`,
+          );
     const cachedData = path === undefined ? undefined : loadableCache(path);
     // The bundle is one function expression (esbuild's banner and footer): the script's value.
     // import() has no place in it (the build checks); the default loader is there if one slips in.

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageError } from '../errors.js';
 import { cacheDisabledByEnv, defaultCacheDir } from './cache-env.js';
-import { unlink, writeAtomically } from './cache-files.js';
+import { readCacheFileSync, unlink, writeAtomically } from './cache-files.js';
 import {
   collect,
   type FetchOptions,
@@ -27,8 +26,10 @@ import { isIndexMediaType, isManifestMediaType, MediaType } from './media-types.
  *
  * What a reference names (its tag's manifest or index) is always asked of
  * the registry: the cache never decides what an image is, only supplies bytes
- * for a digest the registry's answer named. Every read is verified (size and
- * digest) and a file that fails is removed and is a miss; a blob is stored
+ * for a digest the registry's answer named (as containerd's content store,
+ * it does not ask whether the registry still holds that blob). Every read is
+ * verified (size and digest) and a file that fails is removed and is a miss;
+ * only a regular file is read (no FIFO, no symlink followed); a blob is stored
  * only once it was read whole and verified. Nothing here throws: a cache that
  * cannot be read or written is a cache that misses. --no-cache and
  * IVOC_NO_CACHE=1 turn it off with the other caches.
@@ -47,15 +48,12 @@ export class BlobCache {
   async get(descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer | undefined> {
     const file = this.fileOf(descriptor);
     if (!file) return undefined;
-    let data: Buffer;
-    try {
-      // Sync: a few KB, and the first asynchronous read of a process starts libuv's
-      // thread pool, which cost a metadata-only inspect ~5 ms on the bench machine.
-      data = readFileSync(file);
-    } catch {
-      return undefined;
-    }
+    // A file of another size is a miss, not removed: the descriptor may be the wrong one
+    // (a fetch that verifies replaces a damaged file anyway).
+    const data = readCacheFileSync(file, { maxBytes: this.maxBytes, exactBytes: descriptor.size });
+    if (data === undefined) return undefined;
     if (!matches(descriptor, data)) {
+      // Its bytes are not those its name (the digest) says: damaged.
       await unlink(file).catch(() => {});
       return undefined;
     }
@@ -91,10 +89,11 @@ function matches(descriptor: Pick<Descriptor, 'digest' | 'size'>, data: Uint8Arr
   return digestOf(data, algorithm) === descriptor.digest;
 }
 
-/** The blob cache in the default cache directory, or undefined when the caches are off. */
+/** The blob cache in the default cache directory, or undefined when the caches are off or have no home. */
 export function openBlobCache(options: { dir?: string; disabled?: boolean } = {}): BlobCache | undefined {
   if (options.disabled ?? cacheDisabledByEnv()) return undefined;
-  return new BlobCache(options.dir ?? defaultCacheDir());
+  const dir = options.dir ?? defaultCacheDir();
+  return dir === undefined ? undefined : new BlobCache(dir);
 }
 
 /** What the blob cache keeps: image configs and manifests (never layers, which are streamed). */
@@ -148,6 +147,7 @@ class BlobCachingSource implements ImageSource {
     ) {
       return this.source.fetch(descriptor, options);
     }
+    options?.signal?.throwIfAborted();
     const cached = await this.cache.get(descriptor);
     if (cached) return Readable.from([cached]);
     // Small by the check above; the source's stream is verified as it flows (an error before its end).

@@ -8,11 +8,12 @@ import { homeDirectory } from './home.js';
  * this small module.
  */
 
-/** $IVOC_CACHE_DIR, else $XDG_CACHE_HOME/ivoc, else ~/.cache/ivoc. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+/** $IVOC_CACHE_DIR, else $XDG_CACHE_HOME/ivoc, else ~/.cache/ivoc; undefined (no caches) without a home. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.IVOC_CACHE_DIR) return env.IVOC_CACHE_DIR;
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ivoc');
-  return join(homeDirectory(), '.cache', 'ivoc');
+  const home = homeDirectory();
+  return home === undefined ? undefined : join(home, '.cache', 'ivoc');
 }
 
 /** True when the environment turns the caches off (IVOC_NO_CACHE=1/true/yes). */

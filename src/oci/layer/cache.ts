@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
-import { readFile, unlink, writeAtomically } from '../cache-files.js';
+import { readCacheFileSync, readFile, unlink, writeAtomically } from '../cache-files.js';
 
 // Where the layer cache and the code cache live; exported here as before.
 export { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
@@ -200,7 +199,7 @@ export class DiskCache {
         }
         return record.value;
       },
-      readFileSync,
+      readRecordFile,
     );
   }
 
@@ -376,6 +375,15 @@ function decodeFacts(file: Partial<FactsFile> | null, digest: string): LayerFact
     opaqueDirs: file.opaqueDirs,
     bodies: file.bodies,
   };
+}
+
+/** Records are small (a summary, rule results); a file past this is not one of ours. */
+const maxRecordBytes = 64 * 1024 * 1024;
+
+function readRecordFile(file: string): Buffer {
+  const data = readCacheFileSync(file, { maxBytes: maxRecordBytes });
+  if (data === undefined) throw new Error('no record');
+  return data;
 }
 
 /**

@@ -285,9 +285,10 @@ export async function runCredentialHelper(
   return { username, password: secret, source };
 }
 
-export function dockerConfigPath(env: NodeJS.ProcessEnv, home: string): string {
-  const dir = env.DOCKER_CONFIG && env.DOCKER_CONFIG !== '' ? env.DOCKER_CONFIG : join(home, '.docker');
-  return join(dir, 'config.json');
+/** $DOCKER_CONFIG/config.json, else ~/.docker/config.json; undefined without either. */
+export function dockerConfigPath(env: NodeJS.ProcessEnv, home: string | undefined): string | undefined {
+  if (env.DOCKER_CONFIG && env.DOCKER_CONFIG !== '') return join(env.DOCKER_CONFIG, 'config.json');
+  return home === undefined ? undefined : join(home, '.docker', 'config.json');
 }
 
 export function containersAuthPath(env: NodeJS.ProcessEnv): string | undefined {
@@ -332,6 +333,7 @@ export async function resolveCredentials(
   }
 
   const dockerConfig = dockerConfigPath(env, options.home ?? homeDirectory());
+  if (dockerConfig === undefined) return undefined;
   const config = await readConfig(dockerConfig);
   if (config) {
     const helper = lookup(config.credHelpers, registry, undefined, false);
