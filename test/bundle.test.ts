@@ -5,7 +5,7 @@
  * distribution registry serving HTTPS with a self-signed certificate.
  */
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
@@ -278,6 +278,14 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     const after = await stat(path);
     expect(after.ino).not.toBe(made.ino);
     expect(after.mode & 0o077).toBe(0);
+
+    // A FIFO in its place is not waited on (an open for reading would block for a writer).
+    await rm(path);
+    execFileSync('mkfifo', ['-m', '600', path]);
+    const fifo = await runIvoc(['inspect', input, '--format', 'json'], { IVOC_CACHE_DIR: cacheDir });
+    expect(fifo.code, fifo.stderr).toBe(0);
+    expect(fifo.stdout).toBe(good.stdout);
+    expect((await stat(path)).isFile()).toBe(true);
   });
 
   it('a checkout whose bundle is missing says how to build it: exit 3, no stack trace', async () => {

@@ -1,6 +1,7 @@
 import {
   closeSync,
   existsSync,
+  constants as fsConstants,
   fstatSync,
   mkdirSync,
   openSync,
@@ -92,13 +93,15 @@ function trusted(stats: { uid: number; mode: number }): boolean {
 function readCache(path: string): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Not following a symlink, and not waiting on a FIFO (which `r` would, for a writer).
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch {
     return undefined;
   }
   try {
     // The file checked is the one read: no window between the check and the read.
-    if (!trusted(fstatSync(fd)) || !trusted(statSync(dirname(path)))) return undefined;
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || !trusted(stats) || !trusted(statSync(dirname(path)))) return undefined;
     return readFileSync(fd);
   } catch {
     return undefined;
