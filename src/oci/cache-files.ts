@@ -6,7 +6,6 @@ import {
   fstatSync,
   mkdir as mkdirCallback,
   openSync,
-  readFile as readFileCallback,
   readSync,
   rename as renameCallback,
   unlink as unlinkCallback,
@@ -21,7 +20,6 @@ import { promisify } from 'node:util';
  * small files.
  */
 
-export const readFile = promisify(readFileCallback);
 export const unlink = promisify(unlinkCallback);
 const writeFile = promisify(writeFileCallback);
 const mkdir = promisify(mkdirCallback);

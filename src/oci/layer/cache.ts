@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
-import { readCacheFileSync, readFile, unlink, writeAtomically } from '../cache-files.js';
+import { readCacheFileSync, unlink, writeAtomically } from '../cache-files.js';
 
 // Where the layer cache and the code cache live; exported here as before.
 export { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
@@ -377,6 +377,16 @@ function decodeFacts(file: Partial<FactsFile> | null, digest: string): LayerFact
   };
 }
 
+/** Facts files are gzip'd columns: a few MB for a layer of 200k entries; past this, not one of ours. */
+const maxFactsBytes = 256 * 1024 * 1024;
+
+/** A regular file only (no symlink followed; a FIFO would block the read for a writer). */
+function readFactsFile(file: string): Buffer {
+  const data = readCacheFileSync(file, { maxBytes: maxFactsBytes });
+  if (data === undefined) throw new Error('no facts file');
+  return data;
+}
+
 /** Records are small (a summary, rule results); a file past this is not one of ours. */
 const maxRecordBytes = 64 * 1024 * 1024;
 
@@ -393,7 +403,7 @@ function readRecordFile(file: string): Buffer {
 async function readEntry<T>(
   file: string,
   decode: (data: Buffer) => T | Promise<T>,
-  read: (file: string) => Buffer | Promise<Buffer> = readFile,
+  read: (file: string) => Buffer | Promise<Buffer> = readFactsFile,
 ): Promise<T | undefined> {
   let data: Buffer;
   try {
