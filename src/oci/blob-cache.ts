@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageError } from '../errors.js';
 import { cacheDisabledByEnv, defaultCacheDir } from './cache-env.js';
-import { readCacheFileSync, unlink, writeAtomically } from './cache-files.js';
+import { digestPath, readCacheFileSync, unlink, writeAtomically } from './cache-files.js';
 import {
   collect,
   type FetchOptions,
@@ -11,8 +10,9 @@ import {
   type StreamedLayer,
 } from './content.js';
 import type { Descriptor } from './descriptor.js';
-import { digestOf, parseDigest } from './digest.js';
+import { digestOf } from './digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType } from './media-types.js';
+import { formatImageReference } from './reference.js';
 
 /**
  * Configs and manifests kept on disk by digest, so that another look at an
@@ -74,12 +74,7 @@ export class BlobCache {
   private fileOf(descriptor: Pick<Descriptor, 'digest' | 'size'>): string | undefined {
     if (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0 || descriptor.size > this.maxBytes)
       return undefined;
-    try {
-      const { algorithm, hex } = parseDigest(descriptor.digest);
-      return join(this.dir, 'blobs', algorithm, hex);
-    } catch {
-      return undefined;
-    }
+    return digestPath(this.dir, 'blobs', descriptor.digest);
   }
 }
 
@@ -158,9 +153,7 @@ class BlobCachingSource implements ImageSource {
         new ImageError(
           'ERR_SIZE_MISMATCH',
           `blob is larger than its descriptor says (${descriptor.size} bytes)`,
-          {
-            blob: descriptor.digest,
-          },
+          { image: formatImageReference(this.reference), blob: descriptor.digest },
         ),
     );
     const write = this.cache.put(descriptor, bytes).finally(() => this.writes.delete(write));

@@ -11,7 +11,9 @@ import {
   unlink as unlinkCallback,
   writeFile as writeFileCallback,
 } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseDigest } from './digest.js';
 
 /**
  * File operations of the on-disk caches (layer/cache.ts, blob-cache.ts).
@@ -24,6 +26,16 @@ export const unlink = promisify(unlinkCallback);
 const writeFile = promisify(writeFileCallback);
 const mkdir = promisify(mkdirCallback);
 const rename = promisify(renameCallback);
+
+/** `<dir>/<kind>/<algorithm>/<hex>`, a cache's place for a digest; undefined for an invalid digest. */
+export function digestPath(dir: string, kind: string, digest: string): string | undefined {
+  try {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(dir, kind, algorithm, hex);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Writes `file` whole or not at all: a temporary file of its own, created

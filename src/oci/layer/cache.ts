@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
-import { readCacheFileSync, unlink, writeAtomically } from '../cache-files.js';
+import { digestPath, readCacheFileSync, unlink, writeAtomically } from '../cache-files.js';
 
 // Where the layer cache and the code cache live; exported here as before.
 export { cacheDisabledByEnv, defaultCacheDir } from '../cache-env.js';
 
 import type { Descriptor } from '../descriptor.js';
-import { digestOf, parseDigest } from '../digest.js';
+import { digestOf } from '../digest.js';
 import {
   type CaptureSpec,
   type ContentProbe,
@@ -138,14 +138,14 @@ export class DiskCache {
 
   /** Where the facts of `digest` for `spec` live (undefined: disabled or not a valid digest). */
   factsPath(digest: string, spec: CaptureSpec): string | undefined {
-    const location = this.location('facts', digest);
+    const location = this.dir === undefined ? undefined : digestPath(this.dir, 'facts', digest);
     return location && join(location, `${specHash(spec)}.f${factsFileFormat}.json.gz`);
   }
 
   async getFacts(digest: string, spec: CaptureSpec): Promise<LayerFacts | undefined> {
     const file = this.factsPath(digest, spec);
     if (!file) return undefined;
-    return readEntry(file, async (data) =>
+    return readEntry(file, maxFactsBytes, async (data) =>
       decodeFacts(JSON.parse((await gunzipAsync(data)).toString('utf8')), digest),
     );
   }
@@ -181,26 +181,20 @@ export class DiskCache {
   ): Promise<T | undefined> {
     const file = this.recordPath(chain, name);
     if (!file) return undefined;
-    // Read synchronously: one small file, and a warm scan's first asynchronous read would
-    // start libuv's thread pool (~3 ms of it on the bench machine).
-    return readEntry(
-      file,
-      (data) => {
-        const record = JSON.parse(data.toString('utf8')) as Partial<ImageRecord>;
-        if (
-          typeof record !== 'object' ||
-          record === null ||
-          record.recordFormat !== recordFormat ||
-          record.chain !== chain ||
-          record.name !== name ||
-          !check(record.value)
-        ) {
-          throw new Error('not the record asked for');
-        }
-        return record.value;
-      },
-      readRecordFile,
-    );
+    return readEntry(file, maxRecordBytes, (data) => {
+      const record = JSON.parse(data.toString('utf8')) as Partial<ImageRecord>;
+      if (
+        typeof record !== 'object' ||
+        record === null ||
+        record.recordFormat !== recordFormat ||
+        record.chain !== chain ||
+        record.name !== name ||
+        !check(record.value)
+      ) {
+        throw new Error('not the record asked for');
+      }
+      return record.value;
+    });
   }
 
   /** Stores an image-level record (plain JSON: they are small). */
@@ -212,16 +206,6 @@ export class DiskCache {
       await writeAtomically(file, Buffer.from(JSON.stringify(record)));
     } catch {
       // ignored: see putFacts
-    }
-  }
-
-  private location(kind: 'facts', digest: string): string | undefined {
-    if (!this.dir) return undefined;
-    try {
-      const { algorithm, hex } = parseDigest(digest);
-      return join(this.dir, kind, algorithm, hex);
-    } catch {
-      return undefined;
     }
   }
 }
@@ -379,38 +363,21 @@ function decodeFacts(file: Partial<FactsFile> | null, digest: string): LayerFact
 
 /** Facts files are gzip'd columns: a few MB for a layer of 200k entries; past this, not one of ours. */
 const maxFactsBytes = 256 * 1024 * 1024;
-
-/** A regular file only (no symlink followed; a FIFO would block the read for a writer). */
-function readFactsFile(file: string): Buffer {
-  const data = readCacheFileSync(file, { maxBytes: maxFactsBytes });
-  if (data === undefined) throw new Error('no facts file');
-  return data;
-}
-
 /** Records are small (a summary, rule results); a file past this is not one of ours. */
 const maxRecordBytes = 64 * 1024 * 1024;
 
-function readRecordFile(file: string): Buffer {
-  const data = readCacheFileSync(file, { maxBytes: maxRecordBytes });
-  if (data === undefined) throw new Error('no record');
-  return data;
-}
-
 /**
- * A cache entry: FILE read and decoded. A missing file is a miss; one that
- * does not decode (throws) is removed and is a miss too.
+ * A cache entry: FILE read (synchronously, a regular file of at most
+ * `maxBytes`: see readCacheFileSync) and decoded. A missing file is a miss;
+ * one that does not decode (throws) is removed and is a miss too.
  */
 async function readEntry<T>(
   file: string,
+  maxBytes: number,
   decode: (data: Buffer) => T | Promise<T>,
-  read: (file: string) => Buffer | Promise<Buffer> = readFactsFile,
 ): Promise<T | undefined> {
-  let data: Buffer;
-  try {
-    data = await read(file);
-  } catch {
-    return undefined;
-  }
+  const data = readCacheFileSync(file, { maxBytes });
+  if (data === undefined) return undefined;
   try {
     return await decode(data);
   } catch {
