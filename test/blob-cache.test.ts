@@ -162,6 +162,45 @@ describe('withBlobCache', () => {
     await expect(cached.fetch(config, { signal })).rejects.toThrow('stop');
   });
 
+  it('takes whole bytes from a source that has them, for the root and for what it caches', async () => {
+    const { inner, config, manifest, layer } = source();
+    // A source that gets manifests whole (a registry's): fetchBytes for them, streams for the rest.
+    const whole: string[] = [];
+    const withBytes = Object.assign(inner, {
+      fetchBytes: async (descriptor: Descriptor) => {
+        if (descriptor.mediaType !== MediaType.ociManifest) return undefined;
+        whole.push(descriptor.digest);
+        return inner.blobs.get(descriptor.digest);
+      },
+    });
+    const cached = withBlobCache(withBytes, cache);
+    const root = await cached.resolve();
+    expect(await readAll(cached, root, 1 << 20)).toEqual(inner.blobs.get(manifest.digest));
+    expect(await readAll(cached, config, 1 << 20)).toEqual(inner.blobs.get(config.digest));
+    expect(await readAll(cached, layer, 1 << 20)).toHaveLength(1000);
+    expect(whole).toEqual([manifest.digest]);
+    expect(inner.fetches).toEqual([config.digest, layer.digest]);
+    await cached.close();
+    expect(await filesUnder(dir)).toEqual([fileOf(config)]);
+
+    // Not the root of another run: the manifest is a blob by digest, taken whole and kept.
+    const again = withBlobCache(withBytes, cache);
+    expect(await readAll(again, manifest, 1 << 20)).toEqual(inner.blobs.get(manifest.digest));
+    expect(await readAll(again, config, 1 << 20)).toEqual(inner.blobs.get(config.digest));
+    expect(whole).toEqual([manifest.digest, manifest.digest]);
+    expect(inner.fetches).toEqual([config.digest, layer.digest]);
+    await again.close();
+    expect((await filesUnder(dir)).sort()).toEqual([fileOf(config), fileOf(manifest)].sort());
+    // And from the disk the next time, as bytes or as a stream.
+    const third = withBlobCache(withBytes, cache);
+    expect(await third.fetchBytes?.(manifest)).toEqual(inner.blobs.get(manifest.digest));
+    const chunks: Buffer[] = [];
+    for await (const chunk of await third.fetch(config)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(inner.blobs.get(config.digest));
+    expect(whole).toHaveLength(2);
+    expect(inner.fetches).toHaveLength(2);
+  });
+
   it('passes a single-pass source through', async () => {
     const { inner } = source();
     const withStream = Object.assign(inner, { streamLayers: async () => {} });

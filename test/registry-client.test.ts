@@ -219,6 +219,14 @@ describe('registry client (anonymous registry)', () => {
       expect(source.client.http.stats.requests).toBe(requests);
       const config = await readAll(source, oci.config.descriptor, 1 << 20);
       expect(config.equals(oci.config.bytes)).toBe(true);
+      // Held bytes are checked against the descriptor's size: one that says otherwise is refused.
+      const error = await failure(readAll(source, { ...root, size: root.size + 1 }, 4 << 20));
+      expect(error.code).toBe('ERR_SIZE_MISMATCH');
+      expect(error.message).toContain(`blob is ${root.size} bytes, its descriptor says ${root.size + 1}`);
+      expect(error.blob).toBe(root.digest);
+      // The stream of fetch() serves the same bytes.
+      expect((await readStream(await source.fetch(root))).equals(oci.manifest.bytes)).toBe(true);
+      expect(source.client.http.stats.requests).toBe(requests + 1);
       expect(source.reference).toMatchObject({
         transport: 'docker',
         registry: host,

@@ -134,31 +134,46 @@ class BlobCachingSource implements ImageSource {
     return descriptor;
   }
 
-  async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable> {
-    if (
+  /** Read from the source, not the cache: the resolved root (the source holds it), layers, anything over the cap. */
+  private bypasses(descriptor: Descriptor): boolean {
+    return (
       descriptor.digest === this.resolvedDigest ||
       !isCachedMediaType(descriptor.mediaType) ||
       descriptor.size > this.cache.maxBytes
-    ) {
-      return this.source.fetch(descriptor, options);
-    }
+    );
+  }
+
+  async fetchBytes(descriptor: Descriptor, options?: FetchOptions): Promise<Buffer | undefined> {
+    if (this.bypasses(descriptor)) return this.source.fetchBytes?.(descriptor, options);
+    return this.cachedOrFetched(descriptor, options);
+  }
+
+  async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable> {
+    if (this.bypasses(descriptor)) return this.source.fetch(descriptor, options);
+    return Readable.from([await this.cachedOrFetched(descriptor, options)]);
+  }
+
+  /** From the disk when there (verified), else from the source (verified as it flows), and then kept. */
+  private async cachedOrFetched(descriptor: Descriptor, options?: FetchOptions): Promise<Buffer> {
     options?.signal?.throwIfAborted();
     const cached = await this.cache.get(descriptor);
-    if (cached) return Readable.from([cached]);
-    // Small by the check above; the source's stream is verified as it flows (an error before its end).
-    const bytes = await collect(
-      await this.source.fetch(descriptor, options),
-      descriptor.size,
-      () =>
-        new ImageError(
-          'ERR_SIZE_MISMATCH',
-          `blob is larger than its descriptor says (${descriptor.size} bytes)`,
-          { image: formatImageReference(this.reference), blob: descriptor.digest },
-        ),
-    );
+    if (cached) return cached;
+    // Small by bypasses(); the source's stream is verified as it flows (an error before its end).
+    const bytes =
+      (await this.source.fetchBytes?.(descriptor, options)) ??
+      (await collect(
+        await this.source.fetch(descriptor, options),
+        descriptor.size,
+        () =>
+          new ImageError(
+            'ERR_SIZE_MISMATCH',
+            `blob is larger than its descriptor says (${descriptor.size} bytes)`,
+            { image: formatImageReference(this.reference), blob: descriptor.digest },
+          ),
+      ));
     const write = this.cache.put(descriptor, bytes).finally(() => this.writes.delete(write));
     this.writes.add(write);
-    return Readable.from([bytes]);
+    return bytes;
   }
 
   async close(): Promise<void> {

@@ -105,10 +105,21 @@ abstract class RegistryReader {
     this.cachedBytes += bytes.length;
   }
 
-  /** Manifest bytes by descriptor, verified against it. */
+  /**
+   * Manifest bytes by descriptor, verified against it. Bytes are kept only
+   * under the digest they hash to (getManifest computes it for a tag, checks
+   * it for a digest), so kept ones need only their size checked.
+   */
   protected async manifestBytes(descriptor: Descriptor, options?: FetchOptions): Promise<Buffer> {
     const context = { image: this.name, blob: descriptor.digest };
     if (isSchema1MediaType(descriptor.mediaType)) throw schema1Error(context);
+    if (descriptor.size > maxManifestBytes) {
+      throw new ImageError(
+        'ERR_TOO_LARGE',
+        `manifest is ${descriptor.size} bytes, over the ${maxManifestBytes}-byte limit`,
+        context,
+      );
+    }
     let bytes = this.manifests.get(descriptor.digest);
     if (bytes === undefined) {
       const got: ManifestResponse = await this.client.getManifest(this.ref.repository, descriptor.digest, {
@@ -118,21 +129,23 @@ abstract class RegistryReader {
       bytes = got.bytes;
       this.remember(descriptor.digest, bytes);
     }
-    const verifier = new DigestVerifier(descriptor, this.name);
-    verifier.update(bytes);
-    await verifier.finish();
+    if (bytes.length !== descriptor.size) {
+      throw new ImageError(
+        'ERR_SIZE_MISMATCH',
+        `blob is ${bytes.length} bytes, its descriptor says ${descriptor.size}`,
+        context,
+      );
+    }
     return bytes;
+  }
+
+  /** Manifests and indexes: one GET brings them whole. Blobs stream. */
+  async fetchBytes(descriptor: Descriptor, options?: FetchOptions): Promise<Buffer | undefined> {
+    return isManifestLike(descriptor.mediaType) ? this.manifestBytes(descriptor, options) : undefined;
   }
 
   async fetch(descriptor: Descriptor, options?: FetchOptions): Promise<Readable> {
     if (isManifestLike(descriptor.mediaType)) {
-      if (descriptor.size > maxManifestBytes) {
-        throw new ImageError(
-          'ERR_TOO_LARGE',
-          `manifest is ${descriptor.size} bytes, over the ${maxManifestBytes}-byte limit`,
-          { image: this.name, blob: descriptor.digest },
-        );
-      }
       return Readable.from([await this.manifestBytes(descriptor, options)]);
     }
     return this.client.fetchBlob(this.ref.repository, descriptor, {
