@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { formatHelp, type Invocation, parseCommandLine } from '../src/cli/args.js';
+import { formatHelp, type Invocation, type OptionSpec, parseCommandLine, tokenize } from '../src/cli/args.js';
 import { cli } from '../src/cli/commands.js';
 import { commandOf, globalValueOptions, globalValueShorts } from '../src/cli/launch-args.js';
 import { ExitCode, UsageError } from '../src/errors.js';
@@ -377,5 +378,89 @@ describe('the launcher finds the command as args.ts does (src/cli/launch-args.ts
     expect(commandOf([])).toBe('none');
     expect(commandOf(['--version'])).toBe('none');
     expect(commandOf(['-q', 'Inspect'])).toBe('none');
+  });
+});
+
+describe('tokenize() splits words as util.parseArgs does (strict: false, tokens: true)', () => {
+  /** Node's tokens for the same words and table: the reference. */
+  function nodeTokens(args: string[], options: Readonly<Record<string, OptionSpec>>): unknown {
+    const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+    for (const [name, spec] of Object.entries(options)) {
+      config[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+    }
+    const { tokens } = parseArgs({
+      args,
+      options: config,
+      strict: false,
+      allowPositionals: true,
+      allowNegative: true,
+      tokens: true,
+    });
+    return JSON.parse(JSON.stringify(tokens));
+  }
+  const ours = (args: string[], options: Readonly<Record<string, OptionSpec>>) =>
+    JSON.parse(JSON.stringify(tokenize(args, options)));
+  const help: OptionSpec = { type: 'boolean', short: 'h', description: '' };
+  const tables: Readonly<Record<string, OptionSpec>>[] = [
+    { ...cli.globalOptions, help },
+    ...cli.commands.map((command) => ({ ...cli.globalOptions, ...command.options, help })),
+  ];
+
+  it('on the edge cases', () => {
+    const lines = [
+      [],
+      ['--'],
+      ['-'],
+      ['---x'],
+      ['--=x'],
+      ['--no-'],
+      ['--no-cache'],
+      ['--no-cache=1'],
+      ['--no-format', 'x'],
+      ['--format', '--quiet'],
+      ['--format'],
+      ['--format='],
+      ['--a=b=c'],
+      ['-q=1'],
+      ['-qo', 'FILE'],
+      ['-oq'],
+      ['-qoFILE', 'x'],
+      ['-qqq', '-o'],
+      ['-x', 'y'],
+      ['-', '--', '-q', '--format', 'json'],
+      ['lint', '-j4', 'oci:x', '--tag', 'a', '--tag=b'],
+    ];
+    for (const table of tables) {
+      for (const args of lines) expect(ours(args, table), args.join(' ')).toEqual(nodeTokens(args, table));
+    }
+  });
+
+  it('on random command lines made of every option of every command', () => {
+    let seed = 20261203;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pick = (words: readonly string[]): string => words[random(words.length)] as string;
+    for (const table of tables) {
+      const names = Object.keys(table);
+      const shorts = names.flatMap((name) => {
+        const short = table[name]?.short;
+        return short === undefined ? [] : [short];
+      });
+      const pieces = [
+        () => `--${pick(names)}`,
+        () => `--no-${pick(names)}`,
+        () => `--${pick(names)}=${pick(['', 'v', '-v', '=', 'a=b'])}`,
+        () => `-${Array.from({ length: 1 + random(3) }, () => pick([...shorts, 'x', '=', '1'])).join('')}`,
+        () => pick(['--', '-', '---', '', 'oci:x', 'docker://r/x:1', 'inspect', '-1', '--unknown', 'a b']),
+      ];
+      for (let line = 0; line < 2000; line++) {
+        const args = Array.from({ length: random(6) }, () =>
+          (pieces[random(pieces.length)] as () => string)(),
+        );
+        expect(ours(args, table), JSON.stringify(args)).toEqual(nodeTokens(args, table));
+      }
+    }
   });
 });

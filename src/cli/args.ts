@@ -1,13 +1,15 @@
-import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 
 /**
- * The command line, on Node's own `util.parseArgs` (yargs cost ~40 ms of
- * every start-up; bench/). parseArgs splits the words (`--opt=value`,
- * `--opt value`, `-qo FILE`, `--no-X`, `--`); this module gives them meaning
- * from a table of commands: unknown options, missing values, choices,
- * defaults, positionals, help. Global options go before or after the command,
- * a command's own options after it: `ivoc [global options] COMMAND [options] ARGS`.
+ * The command line. tokenize() splits the words (`--opt=value`, `--opt
+ * value`, `-qo FILE`, `--no-X`, `--`) exactly as Node's `util.parseArgs`
+ * does with `strict: false` and `tokens: true` (test/cli-args.test.ts
+ * compares the two); this module gives them meaning from a table of
+ * commands: unknown options, missing values, choices, defaults, positionals,
+ * help. Global options go before or after the command, a command's own
+ * options after it: `ivoc [global options] COMMAND [options] ARGS`.
+ * (yargs cost ~40 ms of every start-up; parseArgs, whose modules load and
+ * validate their input on first use, ~1 ms of a metadata-only inspect.)
  */
 
 export interface OptionSpec {
@@ -62,7 +64,21 @@ const builtinOptions: Readonly<Record<string, OptionSpec>> = {
   version: { type: 'boolean', description: 'print the version of ivoc' },
 };
 
-type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+/** A word of the command line, as `util.parseArgs` tokens are (`index` is the word's position in argv). */
+export type Token =
+  | {
+      kind: 'option';
+      /** The long name (a short one's long name when it has one; without `no-` for `--no-X`). */
+      name: string;
+      /** As written: `--name`, `-n`, `--no-name`. */
+      rawName: string;
+      index: number;
+      value: string | undefined;
+      /** True for `--name=value` and `-nvalue`, false for a value in the next word. */
+      inlineValue: boolean | undefined;
+    }
+  | { kind: 'positional'; index: number; value: string }
+  | { kind: 'option-terminator'; index: number };
 type OptionToken = Extract<Token, { kind: 'option' }>;
 
 export function parseCommandLine(cli: CliSpec, argv: readonly string[]): Invocation {
@@ -118,20 +134,92 @@ export function parseCommandLine(cli: CliSpec, argv: readonly string[]): Invocat
   return { kind: 'run', command, positionals, options: commandValues };
 }
 
-function tokenize(args: readonly string[], options: Readonly<Record<string, OptionSpec>>): Token[] {
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
-  for (const [name, spec] of Object.entries(options)) {
-    config[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+/**
+ * Splits words into tokens as `util.parseArgs({ strict: false, allowPositionals:
+ * true, allowNegative: true, tokens: true })` does, the edge cases included
+ * (`-q=1` is three short options, `--output --quiet` gives output the value
+ * `--quiet`): interpret() refuses what is wrong, with our messages.
+ */
+export function tokenize(args: readonly string[], options: Readonly<Record<string, OptionSpec>>): Token[] {
+  const tokens: Token[] = [];
+  const longOf = (short: string): string => {
+    for (const [name, spec] of Object.entries(options)) if (spec.short === short) return name;
+    return short;
+  };
+  const takesValue = (name: string): boolean =>
+    Object.hasOwn(options, name) && options[name]?.type === 'string';
+  const option = (name: string, rawName: string, index: number, value?: string, inlineValue?: boolean) => {
+    tokens.push({ kind: 'option', name, rawName, index, value, inlineValue });
+  };
+  const words = [...args];
+  let index = -1;
+  // Words a short group (`-abc`) was expanded into: they share the group's index.
+  let grouped = 0;
+  while (words.length > 0) {
+    const word = words.shift() as string;
+    const next = words[0];
+    if (grouped > 0) grouped--;
+    else index++;
+    if (word === '--') {
+      tokens.push({ kind: 'option-terminator', index });
+      for (const rest of words) tokens.push({ kind: 'positional', index: ++index, value: rest });
+      break;
+    }
+    const short = word.length >= 2 && word[0] === '-' && word[1] !== '-';
+    if (short && word.length === 2) {
+      // -o, taking the next word as its value when it is a string option
+      const name = longOf(word[1] as string);
+      if (takesValue(name) && next !== undefined) {
+        words.shift();
+        option(name, word, index, next, false);
+        index++;
+      } else {
+        option(name, word, index);
+      }
+      continue;
+    }
+    if (short) {
+      const name = longOf(word[1] as string);
+      if (takesValue(name)) {
+        // -oFILE
+        option(name, word.slice(0, 2), index, word.slice(2), true);
+        continue;
+      }
+      // -abc is -a -b -c; a string option in the middle takes the rest: -abFILE is -a -bFILE.
+      const expanded: string[] = [];
+      for (let at = 1; at < word.length; at++) {
+        if (!takesValue(longOf(word[at] as string)) || at === word.length - 1) {
+          expanded.push(`-${word[at]}`);
+        } else {
+          expanded.push(`-${word.slice(at)}`);
+          break;
+        }
+      }
+      words.unshift(...expanded);
+      grouped = expanded.length;
+      continue;
+    }
+    if (word.length > 2 && word.startsWith('--')) {
+      const equals = word.indexOf('=', 3);
+      if (equals === -1) {
+        // --name [value]; --no-name is name, negated
+        const name = word.slice(2);
+        if (takesValue(name) && next !== undefined) {
+          words.shift();
+          option(name, word, index, next, false);
+          index++;
+        } else {
+          option(name.startsWith('no-') ? name.slice(3) : name, word, index);
+        }
+      } else {
+        // --name=value
+        const name = word.slice(2, equals);
+        option(name, `--${name}`, index, word.slice(equals + 1), true);
+      }
+      continue;
+    }
+    tokens.push({ kind: 'positional', index, value: word });
   }
-  // Not strict: parseArgs only splits the words; interpret() refuses, with our messages.
-  const { tokens } = parseArgs({
-    args: [...args],
-    options: config,
-    strict: false,
-    allowPositionals: true,
-    allowNegative: true,
-    tokens: true,
-  });
   return tokens;
 }
 
