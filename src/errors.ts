@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'ERR_HASH_WORKER'
   | 'ERR_ARCHIVE'
   | 'ERR_IO'
+  | 'ERR_STDOUT_CLOSED'
   | 'ERR_INTERRUPTED';
 
 export interface ErrorContext {

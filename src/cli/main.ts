@@ -2,6 +2,7 @@ import { ExitCode, IvocError } from '../errors.js';
 import { toolVersion } from '../version.js';
 import { formatHelp, parseCommandLine } from './args.js';
 import { cli } from './commands.js';
+import { writeStdout } from './output.js';
 
 /**
  * Entry point. The command line is parsed from the table in commands.ts; each
@@ -11,6 +12,8 @@ import { cli } from './commands.js';
  */
 
 function fail(error: unknown): never {
+  // The reader of stdout went away (`ivoc ... | head`): quietly, as SIGPIPE would (output.ts).
+  if (error instanceof IvocError && error.code === 'ERR_STDOUT_CLOSED') process.exit(error.exitCode);
   if (error instanceof IvocError) {
     process.stderr.write(`ivoc: ${error.describe()}\n`);
     if (process.env.IVOC_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`);
@@ -36,9 +39,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const invocation = parseCommandLine(cli, argv);
     if (invocation.kind === 'help') {
-      process.stdout.write(formatHelp(cli, invocation.command, Math.min(110, process.stdout.columns ?? 80)));
+      await writeStdout(formatHelp(cli, invocation.command, Math.min(110, process.stdout.columns ?? 80)));
     } else if (invocation.kind === 'version') {
-      process.stdout.write(`${toolVersion}\n`);
+      await writeStdout(`${toolVersion}\n`);
     } else {
       process.exitCode = await invocation.command.run(invocation.positionals, invocation.options);
     }

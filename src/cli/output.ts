@@ -1,12 +1,11 @@
+import { writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { IvocError } from '../errors.js';
 
 /** Writes command output to stdout, or to a file atomically (never a half-written report). */
 export async function writeOutput(text: string, file?: string): Promise<void> {
   if (file === undefined || file === '-') {
-    await new Promise<void>((resolve, reject) => {
-      process.stdout.write(text, (error) => (error ? reject(error) : resolve()));
-    });
+    await writeStdout(text);
     return;
   }
   // A name unique to this process and moment; 'wx' never takes over another writer's file.
@@ -28,7 +27,8 @@ export async function writeOutput(text: string, file?: string): Promise<void> {
 export function useColor(flag: boolean | undefined): boolean {
   if (flag === false) return false;
   if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false;
-  return process.stdout.isTTY === true;
+  // Not process.stdout.isTTY: that makes the stream writeStdout() does without.
+  return process.getBuiltinModule('node:tty').isatty(1);
 }
 
 export function humanBytes(bytes: number): string {
@@ -165,4 +165,57 @@ export function progressBoard(quiet: boolean, stream: NodeJS.WriteStream = proce
       render();
     },
   };
+}
+
+/**
+ * The reader of stdout went away before the output was all written (`ivoc
+ * lint IMAGE | head`): main() exits 3 without a word, as a program killed by
+ * SIGPIPE would (Node ignores SIGPIPE), never 0 or 1 for a report cut short.
+ */
+export function stdoutClosed(cause: unknown): IvocError {
+  return new IvocError('ERR_STDOUT_CLOSED', 'stdout was closed before the output was written', { cause });
+}
+
+/**
+ * Writes TEXT to stdout (fd 1) with write(2) itself. process.stdout is a
+ * stream made on first use (on a pipe, a socket: ~0.5-1 ms of a short
+ * command on the bench machine), and its errors come as events. A stdout
+ * that whoever started us left non-blocking takes the rest, once its pipe is
+ * full (EAGAIN), through process.stdout, which waits for the reader.
+ */
+export function writeStdout(text: string): Promise<void> {
+  const bytes = Buffer.from(text, 'utf8');
+  let written = 0;
+  try {
+    while (written < bytes.length) written += writeSync(1, bytes, written, bytes.length - written);
+    return Promise.resolve();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN') return writeThroughStream(bytes.subarray(written));
+    if (code === 'EPIPE') return Promise.reject(stdoutClosed(error));
+    return Promise.reject(
+      new IvocError('ERR_IO', `cannot write to stdout: ${code ?? String(error)}`, { cause: error }),
+    );
+  }
+}
+
+function writeThroughStream(bytes: Uint8Array): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const stdout = process.stdout;
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EPIPE'
+          ? stdoutClosed(error)
+          : new IvocError('ERR_IO', `cannot write to stdout: ${error.code ?? error.message}`, {
+              cause: error,
+            }),
+      );
+    // The stream reports a failed write to its callback and as an 'error' event: unheard, the event crashes.
+    stdout.once('error', onError);
+    stdout.write(bytes, (error) => {
+      stdout.off('error', onError);
+      if (error) onError(error);
+      else resolve();
+    });
+  });
 }

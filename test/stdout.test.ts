@@ -1,0 +1,113 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * The built CLI writes its output to fd 1 itself (src/cli/output.ts): a
+ * reader that goes away, and a stdout left non-blocking, as a parent may.
+ */
+
+const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
+const example = `oci-archive:${fileURLToPath(new URL('../examples/hello-notebook.oci.tar', import.meta.url))}`;
+const work = mkdtempSync(join(tmpdir(), 'ivoc-stdout-'));
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Runs ivoc with its stdout a pipe whose reader is gone before it writes. */
+function withReaderGone(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, NO_COLOR: '1', IVOC_CACHE_DIR: join(work, 'cache') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Node takes tens of milliseconds to start: the pipe is closed long before the first write.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('stdout', () => {
+  it('exits 3 without a word (no stack trace) when its reader has gone, as `| head` does', async () => {
+    for (const args of [
+      ['--help'],
+      ['--version'],
+      ['inspect', example],
+      ['lint', example, '--format', 'json'],
+    ]) {
+      const result = await withReaderGone(args);
+      expect(result, args.join(' ')).toEqual({ code: 3, stderr: '' });
+    }
+  });
+
+  it('writes all of a large output to a non-blocking stdout whose pipe fills up', async () => {
+    const fifo = join(work, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // The reader's end is non-blocking, so that this test can wait on it.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY);
+    // libuv makes a child's stdio blocking: perl (Essential in Debian) sets O_NONBLOCK on it again, then runs ivoc.
+    const nonBlocking =
+      'use Fcntl; fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die $!; exec @ARGV or die $!';
+    const child = spawn(
+      'perl',
+      [
+        '-e',
+        nonBlocking,
+        process.execPath,
+        bin,
+        'lint',
+        example,
+        example,
+        '--format',
+        'sarif',
+        '--fail-on',
+        'never',
+      ],
+      {
+        env: { ...process.env, NO_COLOR: '1', IVOC_CACHE_DIR: join(work, 'cache') },
+        stdio: ['ignore', writer, 'pipe'],
+      },
+    );
+    closeSync(writer);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Not read until ivoc has had time to fill the pipe (64 KiB) and meet EAGAIN.
+    await sleep(1500);
+    const chunks: Buffer[] = [];
+    const buffer = Buffer.alloc(1 << 16);
+    for (;;) {
+      let read: number;
+      try {
+        read = readSync(reader, buffer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        await sleep(5);
+        continue;
+      }
+      if (read === 0) break; // every writer has closed it: ivoc is done
+      chunks.push(Buffer.from(buffer.subarray(0, read)));
+    }
+    closeSync(reader);
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+    const output = Buffer.concat(chunks);
+    expect(output.length).toBeGreaterThan(1 << 16);
+    const sarif = JSON.parse(output.toString('utf8')) as { runs: unknown[] };
+    expect(sarif.runs.length).toBeGreaterThan(0);
+  });
+});
