@@ -188,6 +188,8 @@ function machine() {
     kernel: commandOutput('uname', ['-r']),
     commit: git(['rev-parse', '--short', 'HEAD']),
     uncommittedSrcFiles: dirtySrc,
+    // Set here but not for the measured commands (measuredEnv).
+    removedFromEnv: REMOVED_FROM_ENV.filter((name) => process.env[name] !== undefined),
   };
 }
 
@@ -253,6 +255,23 @@ function sampleTree(rootPid) {
  * `time`, under /usr/bin/time (peak RSS of the largest process, CPU seconds)
  * and with the process tree's RSS sampled every 50 ms.
  */
+/**
+ * Variables removed from every measured command's environment. With
+ * NODE_EXTRA_CA_CERTS set (as some sandboxes and CI images set it for every
+ * process), Node reads and parses those certificates at each start, before
+ * any script: ~90 ms on the bench machine, three times Node's own start-up.
+ * It is neither Node's start-up nor ours, it is the same for `node -e 0` and
+ * ivoc, and its variance drowned what (a) and (c) measure. skopeo does not
+ * read it; the bench registry is plain HTTP.
+ */
+const REMOVED_FROM_ENV = ['NODE_EXTRA_CA_CERTS'];
+
+function measuredEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  for (const name of REMOVED_FROM_ENV) delete env[name];
+  return env;
+}
+
 async function runOnce(command, args, options = {}) {
   let file = command;
   let argv = args;
@@ -262,7 +281,7 @@ async function runOnce(command, args, options = {}) {
     file = '/usr/bin/time';
     argv = ['-f', '%M %e %U %S', '-o', timeFile, '--', command, ...args];
   }
-  const env = { ...process.env, ...options.env };
+  const env = measuredEnv(options.env);
   const started = process.hrtime.bigint();
   const child = spawn(file, argv, {
     stdio: ['ignore', options.captureStdout ? 'pipe' : 'ignore', 'pipe'],
@@ -356,7 +375,8 @@ function loadNow() {
 
 /** (a) metadata-only inspection vs node -e 0 + skopeo inspect --config. */
 async function measureInspect(ctx) {
-  const reps = ctx.reps ?? 5;
+  // At least 25: a repetition takes well under a second, and a median of 9 moved by several ms between runs.
+  const reps = Math.max(ctx.reps ?? 5, 25);
   const image = ctx.image.reference;
   const { env } = await cacheEnv('inspect', { fresh: true });
   const commands = {
@@ -914,7 +934,10 @@ function renderSize(size, entry) {
     '',
     `${image.layers} layers, ${(image.compressedBytes / MB).toFixed(0)} MB compressed (${(image.tarBytes / MB).toFixed(0)} MB of tar), ${image.files} files; manifest \`${image.manifestDigest.slice(0, 19)}…\`.`,
     `Measured ${entry.updated.slice(0, 16).replace('T', ' ')} UTC at commit \`${machine.commit}\`${machine.uncommittedSrcFiles ? ` (+${machine.uncommittedSrcFiles} uncommitted files under src/)` : ''}; ` +
-      `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, skopeo ${machine.skopeo}, igzip: ${machine.igzip}, Linux ${machine.kernel}.`,
+      `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}, skopeo ${machine.skopeo}, igzip: ${machine.igzip}, Linux ${machine.kernel}.` +
+      (machine.removedFromEnv?.length
+        ? ` Removed from the measured commands' environment: ${machine.removedFromEnv.map((name) => `\`${name}\``).join(', ')} (bench/README.md).`
+        : ''),
     '',
     table(
       [
