@@ -85,7 +85,10 @@ abstract class RegistryReader {
   protected readonly ref: RegistryReference;
   protected readonly name: string;
   private readonly ownsClient: boolean;
-  /** Manifest bytes already in hand, by digest: resolve() fills it so fetch(root) costs nothing. */
+  /**
+   * Manifest bytes already in hand, by digest: resolve() fills it so fetch(root) costs nothing.
+   * Only under the digest the bytes were verified to hash to (remember()'s callers).
+   */
   protected readonly manifests = new Map<string, Buffer>();
   private cachedBytes = 0;
 
