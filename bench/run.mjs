@@ -375,7 +375,7 @@ function loadNow() {
 
 /** (a) metadata-only inspection vs node -e 0 + skopeo inspect --config. */
 async function measureInspect(ctx) {
-  // At least 25: a repetition takes well under a second, and a median of 9 moved by several ms between runs.
+  // At least 25: a repetition takes well under a second, and medians of 9 moved by several ms between runs.
   const reps = Math.max(ctx.reps ?? 5, 25);
   const image = ctx.image.reference;
   const { env } = await cacheEnv('inspect', { fresh: true });
@@ -568,7 +568,8 @@ async function measureScan(ctx) {
 async function measureWarm(ctx) {
   if (!ctx.scan)
     return { date: new Date().toISOString(), unavailable: 'ivoc inspect --scan is not implemented yet' };
-  const reps = ctx.reps ?? 5;
+  // At least 25, as (a): two commands of well under a second each, whose medians differ by a few ms.
+  const reps = Math.max(ctx.reps ?? 5, 25);
   const image = ctx.image.reference;
   const warm = await cacheEnv('warm', { fresh: true });
   const plain = await cacheEnv('inspect', { fresh: true });
