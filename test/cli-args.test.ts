@@ -402,6 +402,12 @@ describe('tokenize() splits words as util.parseArgs does (strict: false, tokens:
     JSON.parse(JSON.stringify(tokenize(args, options)));
   const help: OptionSpec = { type: 'boolean', short: 'h', description: '' };
   const tables: Readonly<Record<string, OptionSpec>>[] = [
+    // Options named in `no-`, with one-letter aliases: none of ours is, parseArgs negates them all the same.
+    {
+      'no-x': { type: 'boolean', short: 'n', description: '' },
+      'no-y': { type: 'string', short: 'm', description: '' },
+      quiet: { type: 'boolean', short: 'q', description: '' },
+    },
     { ...cli.globalOptions, help },
     ...cli.commands.map((command) => ({ ...cli.globalOptions, ...command.options, help })),
   ];
@@ -421,6 +427,13 @@ describe('tokenize() splits words as util.parseArgs does (strict: false, tokens:
       ['--format'],
       ['--format='],
       ['--a=b=c'],
+      ['--=x=y'],
+      ['--=='],
+      ['-n'],
+      ['-m'],
+      ['-m', 'v'],
+      ['--no-y', 'v'],
+      ['-qn', '--no-x=1'],
       ['-q=1'],
       ['-qo', 'FILE'],
       ['-oq'],
@@ -452,6 +465,7 @@ describe('tokenize() splits words as util.parseArgs does (strict: false, tokens:
         () => `--${pick(names)}`,
         () => `--no-${pick(names)}`,
         () => `--${pick(names)}=${pick(['', 'v', '-v', '=', 'a=b'])}`,
+        () => `--${pick(['', '=', 'x', '-'])}=${pick(['', 'v', '='])}`,
         () => `-${Array.from({ length: 1 + random(3) }, () => pick([...shorts, 'x', '=', '1'])).join('')}`,
         () => pick(['--', '-', '---', '', 'oci:x', 'docker://r/x:1', 'inspect', '-1', '--unknown', 'a b']),
       ];

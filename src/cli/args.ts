@@ -149,7 +149,9 @@ export function tokenize(args: readonly string[], options: Readonly<Record<strin
   const takesValue = (name: string): boolean =>
     Object.hasOwn(options, name) && options[name]?.type === 'string';
   const option = (name: string, rawName: string, index: number, value?: string, inlineValue?: boolean) => {
-    tokens.push({ kind: 'option', name, rawName, index, value, inlineValue });
+    // Without a value, a name in `no-` is negated, however it was written (parseArgs' allowNegative).
+    const negated = value === undefined && name.startsWith('no-');
+    tokens.push({ kind: 'option', name: negated ? name.slice(3) : name, rawName, index, value, inlineValue });
   };
   const words = [...args];
   let index = -1;
@@ -200,19 +202,19 @@ export function tokenize(args: readonly string[], options: Readonly<Record<strin
       continue;
     }
     if (word.length > 2 && word.startsWith('--')) {
-      const equals = word.indexOf('=', 3);
-      if (equals === -1) {
-        // --name [value]; --no-name is name, negated
+      if (!word.includes('=', 3)) {
+        // --name [value]
         const name = word.slice(2);
         if (takesValue(name) && next !== undefined) {
           words.shift();
           option(name, word, index, next, false);
           index++;
         } else {
-          option(name.startsWith('no-') ? name.slice(3) : name, word, index);
+          option(name, word, index);
         }
       } else {
-        // --name=value
+        // --name=value, split at the first `=` (`--=x=y` is an empty name)
+        const equals = word.indexOf('=');
         const name = word.slice(2, equals);
         option(name, `--${name}`, index, word.slice(equals + 1), true);
       }
