@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode } from '../src/errors.js';
 import { readAll } from '../src/oci/content.js';
+import type { Descriptor } from '../src/oci/descriptor.js';
 import { digestOf } from '../src/oci/digest.js';
 import { MediaType } from '../src/oci/media-types.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
@@ -224,6 +225,14 @@ describe('registry client (anonymous registry)', () => {
       expect(error.code).toBe('ERR_SIZE_MISMATCH');
       expect(error.message).toContain(`blob is ${root.size} bytes, its descriptor says ${root.size + 1}`);
       expect(error.blob).toBe(root.digest);
+      // A descriptor must name a digest: not a tag, which would be fetched unchecked.
+      for (const digest of ['oci', 'latest', 'sha256:short']) {
+        const notDigest = await failure(
+          readAll(source, { ...root, digest: digest as Descriptor['digest'] }, 4 << 20),
+        );
+        expect(notDigest.code, digest).toBe('ERR_DIGEST_INVALID');
+        expect(notDigest.image).toBe(`docker://${host}/${repo}:oci`);
+      }
       // The stream of fetch() serves the same bytes.
       expect((await readStream(await source.fetch(root))).equals(oci.manifest.bytes)).toBe(true);
       expect(source.client.http.stats.requests).toBe(requests + 1);

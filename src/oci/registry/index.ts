@@ -13,7 +13,7 @@ import {
   type PushOptions,
 } from '../content.js';
 import type { Descriptor } from '../descriptor.js';
-import { DigestVerifier } from '../digest.js';
+import { DigestVerifier, parseDigest } from '../digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType } from '../media-types.js';
 import { formatImageReference, type ImageReference, type RegistryReference } from '../reference.js';
 import {
@@ -116,6 +116,8 @@ abstract class RegistryReader {
   protected async manifestBytes(descriptor: Descriptor, options?: FetchOptions): Promise<Buffer> {
     const context = { image: this.name, blob: descriptor.digest };
     if (isSchema1MediaType(descriptor.mediaType)) throw schema1Error(context);
+    // A digest, not a tag: getManifest fetches a tag unchecked (and it would be kept under it).
+    parseDigest(descriptor.digest, { image: this.name });
     if (descriptor.size > maxManifestBytes) {
       throw new ImageError(
         'ERR_TOO_LARGE',
