@@ -51,8 +51,13 @@ describe('stdout', () => {
     }
   });
 
-  it('writes all of a large output to a non-blocking stdout whose pipe fills up', async () => {
-    const fifo = join(work, 'out.fifo');
+  /**
+   * ivoc's SARIF for the example twice (> 64 KiB, a pipe's capacity) into a FIFO
+   * that is its stdout, made non-blocking; read once ivoc has had time to fill
+   * it and meet EAGAIN, either to the end or for `readBytes` only.
+   */
+  async function throughNonBlockingPipe(readBytes?: number) {
+    const fifo = join(work, `out-${readBytes ?? 'all'}.fifo`);
     execFileSync('mkfifo', [fifo]);
     // The reader's end is non-blocking, so that this test can wait on it.
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -60,40 +65,25 @@ describe('stdout', () => {
     // libuv makes a child's stdio blocking: perl (Essential in Debian) sets O_NONBLOCK on it again, then runs ivoc.
     const nonBlocking =
       'use Fcntl; fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die $!; exec @ARGV or die $!';
-    const child = spawn(
-      'perl',
-      [
-        '-e',
-        nonBlocking,
-        process.execPath,
-        bin,
-        'lint',
-        example,
-        example,
-        '--format',
-        'sarif',
-        '--fail-on',
-        'never',
-      ],
-      {
-        env: { ...process.env, NO_COLOR: '1', IVOC_CACHE_DIR: join(work, 'cache') },
-        stdio: ['ignore', writer, 'pipe'],
-      },
-    );
+    const lint = ['lint', example, example, '--format', 'sarif', '--fail-on', 'never'];
+    const child = spawn('perl', ['-e', nonBlocking, process.execPath, bin, ...lint], {
+      env: { ...process.env, NO_COLOR: '1', IVOC_CACHE_DIR: join(work, 'cache') },
+      stdio: ['ignore', writer, 'pipe'],
+    });
     closeSync(writer);
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    // Not read until ivoc has had time to fill the pipe (64 KiB) and meet EAGAIN.
     await sleep(1500);
     const chunks: Buffer[] = [];
+    let total = 0;
     const buffer = Buffer.alloc(1 << 16);
-    for (;;) {
+    while (readBytes === undefined || total < readBytes) {
       let read: number;
       try {
-        read = readSync(reader, buffer);
+        read = readSync(reader, buffer, 0, Math.min(buffer.length, (readBytes ?? Infinity) - total), null);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
         await sleep(5);
@@ -101,13 +91,24 @@ describe('stdout', () => {
       }
       if (read === 0) break; // every writer has closed it: ivoc is done
       chunks.push(Buffer.from(buffer.subarray(0, read)));
+      total += read;
     }
     closeSync(reader);
-    expect(await exited).toBe(0);
+    return { code: await exited, stderr, output: Buffer.concat(chunks) };
+  }
+
+  it('writes all of a large output to a non-blocking stdout whose pipe fills up', async () => {
+    const { code, stderr, output } = await throughNonBlockingPipe();
+    expect(code).toBe(0);
     expect(stderr).toBe('');
-    const output = Buffer.concat(chunks);
     expect(output.length).toBeGreaterThan(1 << 16);
     const sarif = JSON.parse(output.toString('utf8')) as { runs: unknown[] };
     expect(sarif.runs.length).toBeGreaterThan(0);
+  });
+
+  it('exits 3 without a word when the reader of a non-blocking stdout leaves halfway', async () => {
+    const { code, stderr, output } = await throughNonBlockingPipe(10_000);
+    expect(output.length).toBe(10_000);
+    expect({ code, stderr }).toEqual({ code: 3, stderr: '' });
   });
 });

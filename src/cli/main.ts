@@ -39,7 +39,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const invocation = parseCommandLine(cli, argv);
     if (invocation.kind === 'help') {
-      await writeStdout(formatHelp(cli, invocation.command, Math.min(110, process.stdout.columns ?? 80)));
+      // A terminal's width; not process.stdout.columns elsewhere, which would make the stream writeStdout() does without.
+      const columns = process.getBuiltinModule('node:tty').isatty(1) ? process.stdout.columns : undefined;
+      await writeStdout(formatHelp(cli, invocation.command, Math.min(110, columns ?? 80)));
     } else if (invocation.kind === 'version') {
       await writeStdout(`${toolVersion}\n`);
     } else {

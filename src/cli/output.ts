@@ -168,12 +168,18 @@ export function progressBoard(quiet: boolean, stream: NodeJS.WriteStream = proce
 }
 
 /**
- * The reader of stdout went away before the output was all written (`ivoc
- * lint IMAGE | head`): main() exits 3 without a word, as a program killed by
- * SIGPIPE would (Node ignores SIGPIPE), never 0 or 1 for a report cut short.
+ * A failed write to stdout. The reader went away before the output was all
+ * written (`ivoc lint IMAGE | head`: EPIPE) is ERR_STDOUT_CLOSED, on which
+ * main() exits 3 without a word, as a program killed by SIGPIPE would (Node
+ * ignores SIGPIPE): never 0 or 1 for a report cut short.
  */
-export function stdoutClosed(cause: unknown): IvocError {
-  return new IvocError('ERR_STDOUT_CLOSED', 'stdout was closed before the output was written', { cause });
+function stdoutError(error: unknown): IvocError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EPIPE')
+    return new IvocError('ERR_STDOUT_CLOSED', 'stdout was closed before the output was written', {
+      cause: error,
+    });
+  return new IvocError('ERR_IO', `cannot write to stdout: ${code ?? String(error)}`, { cause: error });
 }
 
 /**
@@ -190,32 +196,18 @@ export function writeStdout(text: string): Promise<void> {
     while (written < bytes.length) written += writeSync(1, bytes, written, bytes.length - written);
     return Promise.resolve();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN') return writeThroughStream(bytes.subarray(written));
-    if (code === 'EPIPE') return Promise.reject(stdoutClosed(error));
-    return Promise.reject(
-      new IvocError('ERR_IO', `cannot write to stdout: ${code ?? String(error)}`, { cause: error }),
-    );
+    if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
+      return writeThroughStream(bytes.subarray(written));
+    return Promise.reject(stdoutError(error));
   }
 }
 
 function writeThroughStream(bytes: Uint8Array): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const stdout = process.stdout;
-    const onError = (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'EPIPE'
-          ? stdoutClosed(error)
-          : new IvocError('ERR_IO', `cannot write to stdout: ${error.code ?? error.message}`, {
-              cause: error,
-            }),
-      );
-    // The stream reports a failed write to its callback and as an 'error' event: unheard, the event crashes.
-    stdout.once('error', onError);
-    stdout.write(bytes, (error) => {
-      stdout.off('error', onError);
-      if (error) onError(error);
-      else resolve();
-    });
+    // A failed write goes to its callback and then, a tick later, to an 'error' event, which
+    // crashes the process unless something listens: the callback tells, the listener stays.
+    if (stdout.listenerCount('error') === 0) stdout.on('error', () => {});
+    stdout.write(bytes, (error) => (error ? reject(stdoutError(error)) : resolve()));
   });
 }
