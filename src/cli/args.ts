@@ -157,6 +157,16 @@ export function tokenize(args: readonly string[], options: Readonly<Record<strin
   let index = -1;
   // Words a short group (`-abc`) was expanded into: they share the group's index.
   let grouped = 0;
+  // `-o FILE`, `--output FILE`: a string option takes the next word, whatever it is.
+  const optionWithNext = (name: string, rawName: string, next: string | undefined) => {
+    if (takesValue(name) && next !== undefined) {
+      words.shift();
+      option(name, rawName, index, next, false);
+      index++;
+    } else {
+      option(name, rawName, index);
+    }
+  };
   while (words.length > 0) {
     const word = words.shift() as string;
     const next = words[0];
@@ -169,15 +179,8 @@ export function tokenize(args: readonly string[], options: Readonly<Record<strin
     }
     const short = word.length >= 2 && word[0] === '-' && word[1] !== '-';
     if (short && word.length === 2) {
-      // -o, taking the next word as its value when it is a string option
-      const name = longOf(word[1] as string);
-      if (takesValue(name) && next !== undefined) {
-        words.shift();
-        option(name, word, index, next, false);
-        index++;
-      } else {
-        option(name, word, index);
-      }
+      // -o [value]
+      optionWithNext(longOf(word[1] as string), word, next);
       continue;
     }
     if (short) {
@@ -204,14 +207,7 @@ export function tokenize(args: readonly string[], options: Readonly<Record<strin
     if (word.length > 2 && word.startsWith('--')) {
       if (!word.includes('=', 3)) {
         // --name [value]
-        const name = word.slice(2);
-        if (takesValue(name) && next !== undefined) {
-          words.shift();
-          option(name, word, index, next, false);
-          index++;
-        } else {
-          option(name, word, index);
-        }
+        optionWithNext(word.slice(2), word, next);
       } else {
         // --name=value, split at the first `=` (`--=x=y` is an empty name)
         const equals = word.indexOf('=');
