@@ -1,8 +1,9 @@
 import { ImageError, IvocError, TransportError } from '../errors.js';
 import { report as validateReport } from '../generated/report-validator.js';
 import { type FetchOptions, maxConfigBytes, maxManifestBytes, readAll } from '../oci/content.js';
-import type { Descriptor, ImageIndex, ImageManifest } from '../oci/descriptor.js';
+import type { Descriptor, ImageIndex } from '../oci/descriptor.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
+import { checkDescriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { formatImageReference } from '../oci/reference.js';
 import type { RegistryTarget } from '../oci/registry/index.js';
@@ -236,15 +237,36 @@ export async function findReports(
     ...request,
     artifactType: reportArtifactType,
   });
-  if (listed !== undefined && listed.length > 0) return listed;
+  const fromApi = reportDescriptors(listed);
+  if (fromApi.length > 0) return fromApi;
   try {
     const got = await target.client.getManifest(repository, fallbackTag(subject), request);
-    const parsed = JSON.parse(got.bytes.toString('utf8')) as Partial<ImageIndex>;
-    return (parsed.manifests ?? []).filter((d) => d.artifactType === reportArtifactType);
+    // A JSON object (getManifest checks that much); the index is shared with other tools' referrers.
+    const parsed = JSON.parse(got.bytes.toString('utf8')) as { manifests?: unknown };
+    return reportDescriptors(parsed.manifests);
   } catch (error) {
     if (error instanceof IvocError && error.code === 'ERR_NOT_FOUND') return [];
     throw error;
   }
+}
+
+/**
+ * The entries that describe ivoc reports, as valid descriptors: others
+ * (another tool's referrers, entries that are not descriptors) are none of
+ * ours, and never read.
+ */
+function reportDescriptors(entries: unknown): Descriptor[] {
+  if (!Array.isArray(entries)) return [];
+  return entries.filter((entry: unknown): entry is Descriptor => {
+    if (typeof entry !== 'object' || entry === null) return false;
+    if ((entry as { artifactType?: unknown }).artifactType !== reportArtifactType) return false;
+    try {
+      checkDescriptor(entry, 'referrer', {});
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function repositoryOf(target: RegistryTarget): string {
@@ -266,17 +288,34 @@ export async function readAttachedReport(
   const descriptor = found.at(-1);
   if (!descriptor) return undefined;
   const where = { image: formatImageReference(target.reference), what: 'attached report' };
-  const manifest = JSON.parse(
-    (await readAll(target, descriptor, maxManifestBytes, where, options)).toString('utf8'),
-  ) as Partial<ImageManifest>;
-  const layer = manifest.layers?.find((entry) => entry.mediaType === reportArtifactType);
-  if (!layer) {
+  const manifest = parseJsonOf(
+    await readAll(target, descriptor, maxManifestBytes, where, options),
+    'the attached report artifact',
+    { image: where.image, blob: descriptor.digest },
+  ) as { layers?: unknown };
+  const entry = Array.isArray(manifest.layers)
+    ? manifest.layers.find(
+        (layer: unknown) =>
+          typeof layer === 'object' &&
+          layer !== null &&
+          (layer as { mediaType?: unknown }).mediaType === reportArtifactType,
+      )
+    : undefined;
+  if (entry === undefined) {
     throw new ImageError('ERR_MANIFEST_INVALID', 'the attached report artifact has no report layer', {
       image: where.image,
       blob: descriptor.digest,
     });
   }
-  const report = JSON.parse((await readAll(target, layer, maxConfigBytes, where, options)).toString('utf8'));
+  const layer = checkDescriptor(entry, 'the report layer', { image: where.image, blob: descriptor.digest });
+  const report = parseJsonOf(
+    await readAll(target, layer, maxConfigBytes, where, options),
+    'the attached report',
+    {
+      image: where.image,
+      blob: layer.digest,
+    },
+  );
   const validate = validateReport;
   if (!validate(report)) {
     throw new ImageError('ERR_MANIFEST_INVALID', 'the attached report does not follow the report schema', {
@@ -285,4 +324,17 @@ export async function readAttachedReport(
     });
   }
   return { report: report as Report, descriptor };
+}
+
+/** A JSON object, or ERR_MANIFEST_INVALID naming WHAT. */
+function parseJsonOf(bytes: Buffer, what: string, context: { image?: string; blob?: string }): object {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ImageError('ERR_MANIFEST_INVALID', `${what} is not valid JSON`, context);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ImageError('ERR_MANIFEST_INVALID', `${what} is not a JSON object`, context);
+  return value;
 }
