@@ -254,6 +254,27 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     expect(names.sort()).toEqual(['inspect', 'inspect-scan']);
   });
 
+  it('is made by a short run only: a long one (over IVOC_CODE_CACHE_MAX_CPU_MS of CPU) leaves it to the next', async () => {
+    const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-long-'));
+    // Every run is long with a limit of 0 ms.
+    const long = await runIvoc(['inspect', input, '--scan', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+      IVOC_CODE_CACHE_MAX_CPU_MS: '0',
+    });
+    expect(long.code, long.stderr).toBe(0);
+    expect(await codeFiles(cacheDir)).toEqual([]);
+    // The default (a second) for a value that is not a number of milliseconds: this run is short.
+    const short = await runIvoc(['inspect', input, '--scan', '--format', 'json'], {
+      IVOC_CACHE_DIR: cacheDir,
+      IVOC_CODE_CACHE_MAX_CPU_MS: 'soon',
+    });
+    expect(short.code, short.stderr).toBe(0);
+    expect(short.stdout).toBe(long.stdout);
+    const files = await codeFiles(cacheDir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/-inspect-scan\.v8$/);
+  });
+
   it('is not made by --help or a failed run, and one others could write is not used but made again', async () => {
     const cacheDir = await mkdtemp(join(env.workDir, 'code-cache-gates-'));
     const help = await runIvoc(['inspect', '--help'], { IVOC_CACHE_DIR: cacheDir });

@@ -28,8 +28,13 @@ import { commandOf } from './launch-args.js';
  * calls compiled. With the cache, V8 deserialises the compiled code instead
  * (measured on a metadata-only `ivoc inspect`: ~229 -> ~210 ms, `node -e 0`
  * being ~113 ms). One cache per command name, made at the end of the first
- * run of that command that ends normally (exit 0 or 1, not --help), so that
- * it holds the functions that command ran. A cache V8 rejects (another Node,
+ * short run of that command that ends normally (exit 0 or 1, not --help), so
+ * that it holds the functions that command ran. Short: at most a second
+ * of CPU (IVOC_CODE_CACHE_MAX_CPU_MS). A long run (a cold scan: layers read,
+ * inflated, parsed) runs much code its short runs never do, and a cache
+ * holding it cost each warm scan of the bench image 3-4 ms to deserialise
+ * (313 against 208 KB); a long run gains nothing measurable from a cache
+ * anyway. A cache V8 rejects (another Node,
  * other V8 flags) is made again; one that cannot be read or written is no
  * error, the command runs as it would without. IVOC_CODE_CACHE=0 turns it
  * off, as do --no-cache and IVOC_NO_CACHE=1, which turn every cache off.
@@ -82,6 +87,16 @@ function cacheName(command: string, options: readonly string[]): string {
     (option) => option === '--scan' || option === '--path' || option.startsWith('--path='),
   );
   return command === 'inspect' && readsLayers ? 'inspect-scan' : command;
+}
+
+/** Default most CPU (all threads) a run may have used for its code to be cached. */
+const defaultMaxCachedRunCpuMs = 1000;
+
+/** $IVOC_CODE_CACHE_MAX_CPU_MS when a non-negative integer, else the default. */
+function maxCachedRunCpuMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.IVOC_CODE_CACHE_MAX_CPU_MS;
+  const value = raw === undefined || raw.trim() === '' ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(value) && value >= 0 ? value : defaultMaxCachedRunCpuMs;
 }
 
 /** Ours alone: a directory or file another user (or everyone) could have written is not trusted. */
@@ -247,9 +262,13 @@ function run(): void {
     });
     if (cachedData !== undefined && path !== undefined) loaded(path);
     if (path !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
+      const maxCpuMs = maxCachedRunCpuMs(env);
       process.once('exit', (code) => {
         // Only a run that did its work: a failed or interrupted one may have run little of the command.
         if (code !== 0 && code !== 1) return;
+        // Only a short one: see the top of this file.
+        const { user, system } = process.cpuUsage();
+        if ((user + system) / 1000 > maxCpuMs) return;
         // V8 ties the cache to its flags: those a scan changed (src/oci/layer/gc-tuning.ts)
         // are back at their defaults by now (its exit listener runs before this one).
         writeCache(path, script.createCachedData());
