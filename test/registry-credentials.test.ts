@@ -6,12 +6,14 @@
  */
 
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ExitCode, UsageError } from '../src/errors.js';
 import { RegistryClient } from '../src/oci/registry/client.js';
 import { dockerConfigPath, keyHostname, resolveCredentials } from '../src/oci/registry/credentials.js';
 import { failure, type PushedImage, pushImage, uniqueRepo } from './registry-support.js';
+import { runIvoc } from './support/cli.js';
 
 const env = inject('testEnv');
 const basic = env.registries.basic;
@@ -247,6 +249,39 @@ esac
     } finally {
       await client.close();
     }
+  });
+
+  it('the built CLI runs a helper with the environment it was given, UV_THREADPOOL_SIZE sized to the cores unless set (src/cli/launch.ts)', async () => {
+    // A helper that records the variable it saw, and answers for the Basic registry.
+    const seen = join(dir, 'uv-threadpool.log');
+    const helper = join(bin, 'docker-credential-ivocenv');
+    await writeFile(
+      helper,
+      `#!/bin/sh
+read -r server
+printf '%s\\n' "\${UV_THREADPOOL_SIZE-unset} $IVOCTEST_MARK" >> "${seen}"
+printf '{"ServerURL":"%s","Username":"${basic.username}","Secret":"${basic.password}"}' "$server"
+`,
+    );
+    await chmod(helper, 0o755);
+    const configDir = await dockerConfig('e2e-env', { credsStore: 'ivocenv' });
+    const reference = `docker://${basic.host}/${repo}:v1`;
+    const base = { ...environment({ DOCKER_CONFIG: configDir }), IVOC_NO_CACHE: '1' };
+    const sized = await runIvoc(['inspect', reference, '--format', 'json'], {
+      ...base,
+      UV_THREADPOOL_SIZE: undefined,
+      IVOCTEST_MARK: 'default',
+    });
+    expect(sized.code, sized.stderr).toBe(0);
+    expect(JSON.parse(sized.stdout).digest).toBe(image.manifest.descriptor.digest);
+    const chosen = await runIvoc(['inspect', reference, '--format', 'json'], {
+      ...base,
+      UV_THREADPOOL_SIZE: '7',
+      IVOCTEST_MARK: 'chosen',
+    });
+    expect(chosen.code, chosen.stderr).toBe(0);
+    const lines = (await readFile(seen, 'utf8')).trim().split('\n');
+    expect(lines).toEqual([`${Math.max(2, availableParallelism())} default`, '7 chosen']);
   });
 
   it('credentials from REGISTRY_AUTH_FILE open the token registry, and are not even looked up for an open one', async () => {
