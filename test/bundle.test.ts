@@ -264,7 +264,7 @@ describe('the code cache of the built CLI (src/cli/launch.ts)', () => {
     });
     expect(long.code, long.stderr).toBe(0);
     expect(await codeFiles(cacheDir)).toEqual([]);
-    // The default (a second) for a value that is not a number of milliseconds: this run is short.
+    // The default (3 s) for a value that is not a number of milliseconds: this run is short.
     const short = await runIvoc(['inspect', input, '--scan', '--format', 'json'], {
       IVOC_CACHE_DIR: cacheDir,
       IVOC_CODE_CACHE_MAX_CPU_MS: 'soon',

@@ -251,7 +251,7 @@ esac
     }
   });
 
-  it('the built CLI runs a helper with the environment it was given, UV_THREADPOOL_SIZE sized to the cores unless set (src/cli/launch.ts)', async () => {
+  it('the built CLI runs a helper with the environment it was given, UV_THREADPOOL_SIZE sized to the cores (2 to 4) unless set (src/cli/launch.ts)', async () => {
     // A helper that records the variable it saw, and answers for the Basic registry.
     const seen = join(dir, 'uv-threadpool.log');
     const helper = join(bin, 'docker-credential-ivocenv');
@@ -281,7 +281,7 @@ printf '{"ServerURL":"%s","Username":"${basic.username}","Secret":"${basic.passw
     });
     expect(chosen.code, chosen.stderr).toBe(0);
     const lines = (await readFile(seen, 'utf8')).trim().split('\n');
-    expect(lines).toEqual([`${Math.max(2, availableParallelism())} default`, '7 chosen']);
+    expect(lines).toEqual([`${Math.min(4, Math.max(2, availableParallelism()))} default`, '7 chosen']);
   });
 
   it('credentials from REGISTRY_AUTH_FILE open the token registry, and are not even looked up for an open one', async () => {

@@ -30,12 +30,13 @@ import { commandOf } from './launch-args.js';
  * (measured on a metadata-only `ivoc inspect`: ~229 -> ~210 ms, `node -e 0`
  * being ~113 ms). One cache per command name, made at the end of the first
  * short run of that command that ends normally (exit 0 or 1, not --help), so
- * that it holds the functions that command ran. Short: at most a second
- * of CPU (IVOC_CODE_CACHE_MAX_CPU_MS). A long run (a cold scan: layers read,
- * inflated, parsed) runs much code its short runs never do, and a cache
- * holding it cost each warm scan of the bench image 3-4 ms to deserialise
- * (313 against 208 KB); a long run gains nothing measurable from a cache
- * anyway. A cache V8 rejects (another Node,
+ * that it holds the functions that command ran. Short: at most 3 s of CPU
+ * (IVOC_CODE_CACHE_MAX_CPU_MS). A long run (a cold scan of a large image:
+ * layers read, inflated, parsed) runs much code its short runs never do, and
+ * a cache holding it cost each warm scan of the bench image 3-4 ms to
+ * deserialise (313 against 208 KB); a long run gains nothing measurable from
+ * a cache anyway. (A cold scan of a small image is short, and its cache
+ * holds that code: the price of a rule that needs no signal from the command.) A cache V8 rejects (another Node,
  * other V8 flags) is made again; one that cannot be read or written is no
  * error, the command runs as it would without. IVOC_CODE_CACHE=0 turns it
  * off, as do --no-cache and IVOC_NO_CACHE=1, which turn every cache off.
@@ -90,14 +91,18 @@ function cacheName(command: string, options: readonly string[]): string {
   return command === 'inspect' && readsLayers ? 'inspect-scan' : command;
 }
 
-/** Default most CPU (all threads) a run may have used for its code to be cached. */
-const defaultMaxCachedRunCpuMs = 1000;
+/**
+ * Default most CPU (all threads) a run may have used for its code to be
+ * cached. A short run uses 0.05-0.35 s here (a first one, compiling
+ * everything, the most), so that a machine several times slower still makes
+ * its cache; a cold scan of the 1.5 GB bench image uses 4.6-8 s.
+ */
+const defaultMaxCachedRunCpuMs = 3000;
 
-/** $IVOC_CODE_CACHE_MAX_CPU_MS when a non-negative integer, else the default. */
+/** $IVOC_CODE_CACHE_MAX_CPU_MS when a number of milliseconds (decimal digits), else the default. */
 function maxCachedRunCpuMs(env: NodeJS.ProcessEnv): number {
-  const raw = env.IVOC_CODE_CACHE_MAX_CPU_MS;
-  const value = raw === undefined || raw.trim() === '' ? Number.NaN : Number(raw);
-  return Number.isSafeInteger(value) && value >= 0 ? value : defaultMaxCachedRunCpuMs;
+  const raw = env.IVOC_CODE_CACHE_MAX_CPU_MS?.trim();
+  return raw !== undefined && /^\d{1,9}$/.test(raw) ? Number(raw) : defaultMaxCachedRunCpuMs;
 }
 
 /** Ours alone: a directory or file another user (or everyone) could have written is not trusted. */
@@ -209,7 +214,7 @@ function loadForSourceMaps(bundlePath: string, source: string): Bundle {
 }
 
 /**
- * libuv's thread pool, as many threads as cores unless the user set it
+ * libuv's thread pool, as many threads as cores (2 to 4) unless the user set it
  * (UV_THREADPOOL_SIZE; libuv reads it when the pool starts, on its first
  * task, which no command gives before this runs). Its work here is node:zlib
  * inflating layers, CPU-bound: on the 2-core bench machine Node's default
@@ -220,7 +225,9 @@ function loadForSourceMaps(bundlePath: string, source: string): Bundle {
  */
 function sizeThreadPool(env: NodeJS.ProcessEnv): void {
   if (env.UV_THREADPOOL_SIZE !== undefined) return;
-  env.UV_THREADPOOL_SIZE = String(Math.max(2, availableParallelism()));
+  // Never above Node's own 4: availableParallelism() ignores a container's CPU quota (64 on
+  // a 64-core host under --cpus=2), and libuv starts every thread of the pool at once.
+  env.UV_THREADPOOL_SIZE = String(Math.min(4, Math.max(2, availableParallelism())));
 }
 
 function run(): void {
