@@ -67,20 +67,10 @@ describe('readAttachedReport', () => {
     }
   }
 
-  it("reads only entries that are descriptors of ivoc reports, and says what is wrong with the report's bytes", async () => {
+  it("reads the newest ivoc report, leaving other tools' entries alone, and says what is wrong with its bytes", async () => {
     const notJson = await pushArtifact('{"verdict": "pass", ');
     const other = { ...notJson.descriptor, artifactType: 'application/vnd.example.sbom' };
-    // The newest entry is read: the last ones here are not ours, or not descriptors at all.
-    const error = await failure(
-      readWithIndex([
-        notJson.descriptor,
-        other,
-        { ...notJson.descriptor, digest: 'v1' },
-        { ...notJson.descriptor, size: -1 },
-        { artifactType: reportArtifactType },
-        'not an object',
-      ]),
-    );
+    const error = await failure(readWithIndex([notJson.descriptor, other, { not: 'ours' }, 'not an object']));
     expect(error.code).toBe('ERR_MANIFEST_INVALID');
     expect(error.message).toBe('the attached report is not valid JSON');
     expect(error.blob).toBe(notJson.reportDescriptor.digest);
@@ -92,14 +82,33 @@ describe('readAttachedReport', () => {
     expect(second.blob).toBe(notObject.reportDescriptor.digest);
   });
 
-  it('finds nothing in an index without ivoc reports, or whose manifests are not a list', async () => {
-    const bad = {
+  it('refuses an entry of ours that is not a descriptor, rather than read an older report without a word', async () => {
+    const valid = await pushArtifact('{}');
+    const tag = fallbackTag(subject.manifest.descriptor.digest);
+    for (const [broken, why] of [
+      [{ ...valid.descriptor, digest: 'v1' }, "has an invalid digest 'v1'"],
+      [{ ...valid.descriptor, size: -1 }, "has an invalid size '-1'"],
+      [{ artifactType: reportArtifactType }, 'has no mediaType'],
+    ] as const) {
+      const error = await failure(readWithIndex([valid.descriptor, broken]));
+      expect(error.code).toBe('ERR_MANIFEST_INVALID');
+      expect(error.message).toBe(`report entry 1 of the index at tag ${tag} ${why}`);
+      // Named by the image (through the proxy) and by the index the entry is in.
+      expect(error.image).toMatch(new RegExp(`^docker://127\\.0\\.0\\.1:\\d+/${repo}:v1$`));
+      expect(error.blob).toMatch(/^sha256:[0-9a-f]{64}$/);
+    }
+  });
+
+  it("finds nothing in an index with only other tools' entries, and refuses one without a manifests list", async () => {
+    const other = {
       mediaType: MediaType.ociManifest,
-      digest: 'sha256:nope',
+      digest: subject.manifest.descriptor.digest,
       size: 1,
-      artifactType: reportArtifactType,
+      artifactType: 'x/y',
     };
-    expect(await readWithIndex([bad])).toBeUndefined();
-    expect(await readWithIndex({ not: 'a list' })).toBeUndefined();
+    expect(await readWithIndex([other])).toBeUndefined();
+    const error = await failure(readWithIndex({ not: 'a list' }));
+    expect(error.code).toBe('ERR_MANIFEST_INVALID');
+    expect(error.message).toMatch(/^the index at tag sha256-[0-9a-f]{64} has no manifests list$/);
   });
 });

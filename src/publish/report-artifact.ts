@@ -237,13 +237,19 @@ export async function findReports(
     ...request,
     artifactType: reportArtifactType,
   });
-  const fromApi = reportDescriptors(listed);
+  const image = formatImageReference(target.reference);
+  const fromApi = reportDescriptors(listed ?? [], { image, blob: subject }, 'the referrers index');
   if (fromApi.length > 0) return fromApi;
+  const tag = fallbackTag(subject);
   try {
-    const got = await target.client.getManifest(repository, fallbackTag(subject), request);
+    const got = await target.client.getManifest(repository, tag, request);
     // A JSON object (getManifest checks that much); the index is shared with other tools' referrers.
     const parsed = JSON.parse(got.bytes.toString('utf8')) as { manifests?: unknown };
-    return reportDescriptors(parsed.manifests);
+    return reportDescriptors(
+      parsed.manifests,
+      { image, blob: got.descriptor.digest },
+      `the index at tag ${tag}`,
+    );
   } catch (error) {
     if (error instanceof IvocError && error.code === 'ERR_NOT_FOUND') return [];
     throw error;
@@ -251,22 +257,26 @@ export async function findReports(
 }
 
 /**
- * The entries that describe ivoc reports, as valid descriptors: others
- * (another tool's referrers, entries that are not descriptors) are none of
- * ours, and never read.
+ * The entries that describe ivoc reports (by artifactType). Other tools'
+ * entries are none of ours and are left alone; one of ours that is not a
+ * valid descriptor is an error rather than skipped: skipped, the report
+ * read would be an older one, or none, without a word.
  */
-function reportDescriptors(entries: unknown): Descriptor[] {
-  if (!Array.isArray(entries)) return [];
-  return entries.filter((entry: unknown): entry is Descriptor => {
-    if (typeof entry !== 'object' || entry === null) return false;
-    if ((entry as { artifactType?: unknown }).artifactType !== reportArtifactType) return false;
-    try {
-      checkDescriptor(entry, 'referrer', {});
-      return true;
-    } catch {
-      return false;
-    }
-  });
+function reportDescriptors(
+  entries: unknown,
+  where: { image: string; blob: string },
+  what: string,
+): Descriptor[] {
+  if (!Array.isArray(entries)) {
+    throw new ImageError('ERR_MANIFEST_INVALID', `${what} has no manifests list`, where);
+  }
+  const ours = entries.filter(
+    (entry: unknown) =>
+      typeof entry === 'object' &&
+      entry !== null &&
+      (entry as { artifactType?: unknown }).artifactType === reportArtifactType,
+  );
+  return ours.map((entry, i) => checkDescriptor(entry, `report entry ${i} of ${what}`, where));
 }
 
 function repositoryOf(target: RegistryTarget): string {
