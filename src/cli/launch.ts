@@ -36,9 +36,10 @@ import { commandOf } from './launch-args.js';
  * a cache holding it cost each warm scan of the bench image 3-4 ms to
  * deserialise (313 against 208 KB); a long run gains nothing measurable from
  * a cache anyway. (A cold scan of a small image is short, and its cache
- * holds that code: the price of a rule that needs no signal from the command.) A cache V8 rejects (another Node,
- * other V8 flags) is made again; one that cannot be read or written is no
- * error, the command runs as it would without. IVOC_CODE_CACHE=0 turns it
+ * holds that code: the price of a rule that needs no signal from the
+ * command.) A cache V8 rejects (another Node, other V8 flags) is made again;
+ * one that cannot be read or written is no error, the command runs as it
+ * would without. IVOC_CODE_CACHE=0 turns it
  * off, as do --no-cache and IVOC_NO_CACHE=1, which turn every cache off.
  *
  * The cache is compiled code: it is used only from a directory and a file

@@ -10,7 +10,7 @@ import {
   type StreamedLayer,
 } from './content.js';
 import type { Descriptor } from './descriptor.js';
-import { digestOf } from './digest.js';
+import { digestOf, parseDigest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType } from './media-types.js';
 import { formatImageReference } from './reference.js';
 
@@ -78,10 +78,10 @@ export class BlobCache {
   }
 }
 
+/** The bytes are those the descriptor names (its digest valid: fileOf checked it). */
 function matches(descriptor: Pick<Descriptor, 'digest' | 'size'>, data: Uint8Array): boolean {
   if (data.length !== descriptor.size) return false;
-  const algorithm = descriptor.digest.startsWith('sha512:') ? 'sha512' : 'sha256';
-  return digestOf(data, algorithm) === descriptor.digest;
+  return digestOf(data, parseDigest(descriptor.digest).algorithm) === descriptor.digest;
 }
 
 /** The blob cache in the default cache directory, or undefined when the caches are off or have no home. */
