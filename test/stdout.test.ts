@@ -52,9 +52,12 @@ describe('stdout', () => {
   });
 
   /**
-   * ivoc's SARIF for the example twice (> 64 KiB, a pipe's capacity) into a FIFO
-   * that is its stdout, made non-blocking; read once ivoc has had time to fill
-   * it and meet EAGAIN, either to the end or for `readBytes` only.
+   * ivoc's SARIF for the example twice (~66 KB) into a FIFO that is its stdout,
+   * made non-blocking and shrunk to one page (4 KiB); read once ivoc has had
+   * time to fill it and meet EAGAIN, either to the end or for `readBytes` only.
+   * With the pipe's default 64 KiB, the ~1 KB left after the first write fitted
+   * in what the reader's first read freed, and ivoc sometimes finished before
+   * the reader left: with one page, most of the output is still unwritten then.
    */
   async function throughNonBlockingPipe(readBytes?: number) {
     const fifo = join(work, `out-${readBytes ?? 'all'}.fifo`);
@@ -62,9 +65,14 @@ describe('stdout', () => {
     // The reader's end is non-blocking, so that this test can wait on it.
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     const writer = openSync(fifo, constants.O_WRONLY);
-    // libuv makes a child's stdio blocking: perl (Essential in Debian) sets O_NONBLOCK on it again, then runs ivoc.
-    const nonBlocking =
-      'use Fcntl; fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die $!; exec @ARGV or die $!';
+    // libuv makes a child's stdio blocking: perl (Essential in Debian) sets O_NONBLOCK on it again,
+    // sets the pipe's size to a page (F_SETPIPE_SZ, 1031 on Linux), then runs ivoc.
+    const nonBlocking = [
+      'use Fcntl;',
+      'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die $!;',
+      'fcntl(STDOUT, 1031, 4096) or die $!;',
+      'exec @ARGV or die $!',
+    ].join(' ');
     const lint = ['lint', example, example, '--format', 'sarif', '--fail-on', 'never'];
     const child = spawn('perl', ['-e', nonBlocking, process.execPath, bin, ...lint], {
       env: { ...process.env, NO_COLOR: '1', IVOC_CACHE_DIR: join(work, 'cache') },
@@ -101,7 +109,7 @@ describe('stdout', () => {
     const { code, stderr, output } = await throughNonBlockingPipe();
     expect(code).toBe(0);
     expect(stderr).toBe('');
-    expect(output.length).toBeGreaterThan(1 << 16);
+    expect(output.length).toBeGreaterThan(1 << 16); // the pipe's size sixteen times over
     const sarif = JSON.parse(output.toString('utf8')) as { runs: unknown[] };
     expect(sarif.runs.length).toBeGreaterThan(0);
   });
