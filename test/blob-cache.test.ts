@@ -55,6 +55,23 @@ describe('BlobCache', () => {
     expect(await filesUnder(dir)).toEqual([]);
   });
 
+  it('keeps bytes put as verified without hashing them again, and still catches a wrong one on read', async () => {
+    const data = Buffer.from('{"schemaVersion":2}');
+    const descriptor = { digest: digestOf(data), size: data.length };
+    // The size is still checked, and the digest must be one (it names the file).
+    await cache.put({ digest: descriptor.digest, size: data.length + 1 }, data, { verified: true });
+    await cache.put({ digest: 'sha256:../../etc', size: data.length }, data, { verified: true });
+    expect(await filesUnder(dir)).toEqual([]);
+    // Bytes that are not the digest's, from a caller that broke its word: kept, but never served.
+    const other = Buffer.from('{"schemaVersion":3}');
+    await cache.put(descriptor, other, { verified: true });
+    expect((await readFile(fileOf(descriptor))).equals(other)).toBe(true);
+    expect(await cache.get(descriptor)).toBeUndefined();
+    await expect(stat(fileOf(descriptor))).rejects.toThrow();
+    await cache.put(descriptor, data, { verified: true });
+    expect((await cache.get(descriptor))?.equals(data)).toBe(true);
+  });
+
   it('is a miss, not an error, when the directory cannot be written or read', async () => {
     const data = Buffer.from('{}');
     const descriptor = { digest: digestOf(data), size: data.length };

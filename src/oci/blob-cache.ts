@@ -60,10 +60,20 @@ export class BlobCache {
     return data;
   }
 
-  /** Keeps a blob: only one that matches its descriptor and is within the size cap. */
-  async put(descriptor: Pick<Descriptor, 'digest' | 'size'>, data: Uint8Array): Promise<void> {
+  /**
+   * Keeps a blob: only one that matches its descriptor and is within the size
+   * cap. `verified`: the caller checked the bytes against the digest as they
+   * streamed in (a source's contract), so only their size is checked again;
+   * get() verifies every read whatever was stored.
+   */
+  async put(
+    descriptor: Pick<Descriptor, 'digest' | 'size'>,
+    data: Uint8Array,
+    options: { verified?: boolean } = {},
+  ): Promise<void> {
     const file = this.fileOf(descriptor);
-    if (!file || !matches(descriptor, data)) return;
+    if (!file) return;
+    if (options.verified ? data.length !== descriptor.size : !matches(descriptor, data)) return;
     try {
       await writeAtomically(file, data);
     } catch {
@@ -171,7 +181,8 @@ class BlobCachingSource implements ImageSource {
             { image: formatImageReference(this.reference), blob: descriptor.digest },
           ),
       ));
-    const write = this.cache.put(descriptor, bytes).finally(() => this.writes.delete(write));
+    // What a source returns was verified as it came: not hashed a second time to be kept.
+    const write = this.cache.put(descriptor, bytes, { verified: true }).finally(() => this.writes.delete(write));
     this.writes.add(write);
     return bytes;
   }
