@@ -182,7 +182,9 @@ class BlobCachingSource implements ImageSource {
           ),
       ));
     // What a source returns was verified as it came: not hashed a second time to be kept.
-    const write = this.cache.put(descriptor, bytes, { verified: true }).finally(() => this.writes.delete(write));
+    const write = this.cache
+      .put(descriptor, bytes, { verified: true })
+      .finally(() => this.writes.delete(write));
     this.writes.add(write);
     return bytes;
   }
