@@ -407,29 +407,36 @@ describe('the built CLI against a registry serving HTTPS (self-signed, loopback)
       commonName: '127.0.0.1',
       altName: 'IP:127.0.0.1',
     });
-    const port = await freePort();
-    host = `127.0.0.1:${port}`;
     await mkdir(join(dir, 'data'));
     const config = join(dir, 'config.yml');
-    await writeFile(
-      config,
-      [
-        'version: 0.1',
-        'log:',
-        '  level: error',
-        'storage:',
-        '  filesystem:',
-        `    rootdirectory: ${join(dir, 'data')}`,
-        'http:',
-        `  addr: ${host}`,
-        '  tls:',
-        `    certificate: ${cert}`,
-        `    key: ${key}`,
-        '',
-      ].join('\n'),
-    );
-    registry = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-    await waitForTls(host);
+    // A free port, as the kernel gave it to us a moment ago: another process may take it
+    // before the registry binds it, and the registry then exits. Another port is tried.
+    for (let attempt = 1; ; attempt++) {
+      host = `127.0.0.1:${await freePort()}`;
+      await writeFile(
+        config,
+        [
+          'version: 0.1',
+          'log:',
+          '  level: error',
+          'storage:',
+          '  filesystem:',
+          `    rootdirectory: ${join(dir, 'data')}`,
+          'http:',
+          `  addr: ${host}`,
+          '  tls:',
+          `    certificate: ${cert}`,
+          `    key: ${key}`,
+          '',
+        ].join('\n'),
+      );
+      const child = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+      if (await waitForTls(host, child)) {
+        registry = child;
+        break;
+      }
+      if (attempt === 5) throw new Error(`the TLS registry did not start (last on ${host})`);
+    }
   });
 
   afterAll(async () => {
@@ -500,10 +507,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Until the registry answers on its TLS port (it takes a moment to start). */
-async function waitForTls(host: string): Promise<void> {
+/**
+ * Until the registry answers on its TLS port (it takes a moment to start):
+ * true then, false if it exited first (its port was taken).
+ */
+async function waitForTls(host: string, registry: ReturnType<typeof spawn>): Promise<boolean> {
   const deadline = Date.now() + 20_000;
   for (;;) {
+    if (registry.exitCode !== null || registry.signalCode !== null) return false;
     const status = await new Promise<number | undefined>((resolve) => {
       const request = httpsGet(
         `https://${host}/v2/`,
@@ -516,8 +527,11 @@ async function waitForTls(host: string): Promise<void> {
       request.on('error', () => resolve(undefined));
       request.on('timeout', () => request.destroy());
     });
-    if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`the TLS registry on ${host} did not start`);
+    if (status === 200) return true;
+    if (Date.now() > deadline) {
+      registry.kill('SIGTERM');
+      throw new Error(`the TLS registry on ${host} did not start`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -24,16 +24,20 @@ describe('cleanups on a signal', () => {
             await new Promise((resolve) => setTimeout(resolve, 300));
             console.log('removed A');
           }, 'thing A');
+          // Work that was under way when the signal came, registering afterwards. Timed from the
+          // signal (this listener runs after the cleanup's own), not from here: libuv runs due
+          // timers before it reads a signal, so a timer set here could fire first on a slow machine.
+          process.on('SIGINT', () =>
+            setTimeout(() => {
+              try {
+                registerCleanup(async () => console.log('removed B'), 'thing B');
+                console.log('registered B');
+              } catch (error) {
+                console.log(error.code);
+              }
+            }, 50),
+          );
           process.kill(process.pid, 'SIGINT');
-          // Work that was under way when the signal came, registering afterwards.
-          setTimeout(() => {
-            try {
-              registerCleanup(async () => console.log('removed B'), 'thing B');
-              console.log('registered B');
-            } catch (error) {
-              console.log(error.code);
-            }
-          }, 50);
           setInterval(() => undefined, 1000);`,
         script,
       );

@@ -292,6 +292,11 @@ describe('direct reads: framing', () => {
       ...options,
       timeouts: { connectMs: 5000, headersMs: 200, bodyIdleMs: 200 },
     });
+    // The body cases wait 1 s: a loaded machine's pause of 200 ms must not pass for a stall.
+    const patient = new DirectHttp({
+      ...options,
+      timeouts: { connectMs: 5000, headersMs: 5000, bodyIdleMs: 1000 },
+    });
     try {
       server = await rawServer((socket, head) => {
         if (head.includes('/silent')) return;
@@ -303,22 +308,23 @@ describe('direct reads: framing', () => {
       await expect(quick.request('GET', new URL(`${server.url}/silent`), {})).rejects.toMatchObject({
         code: 'UND_ERR_HEADERS_TIMEOUT',
       });
-      const stalled = await quick.request('GET', new URL(`${server.url}/stall`), {});
+      const stalled = await patient.request('GET', new URL(`${server.url}/stall`), {});
       expect((await drain(stalled.body)).error).toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
       // The consumer takes longer than the body timeout between reads: the server is not to blame.
-      const slowReader = await quick.request('GET', new URL(`${server.url}/fine`), {});
+      const slowReader = await patient.request('GET', new URL(`${server.url}/fine`), {});
       slowReader.body.pause();
-      await sleep(500);
+      await sleep(1500);
       expect((await readStream(slowReader.body)).toString()).toBe('abcdef');
       // A consumer that was busy, then reads on while the server has stalled: the stall is caught.
-      const later = await quick.request('GET', new URL(`${server.url}/later`), {});
+      const later = await patient.request('GET', new URL(`${server.url}/later`), {});
       later.body.pause();
-      await sleep(500);
+      await sleep(1500);
       const { bytes, error } = await drain(later.body);
       expect(bytes.length).toBe(200_000);
       expect(error).toMatchObject({ code: 'UND_ERR_BODY_TIMEOUT' });
     } finally {
       quick.close();
+      patient.close();
     }
   });
 
@@ -349,11 +355,14 @@ describe('direct reads: framing', () => {
   });
 
   it('fails, never crashes, on endless 1xx heads and on a consumer that throws', async () => {
+    let bodyTo: Socket | undefined;
     server = await rawServer((socket, head) => {
       if (head.includes('/interim'))
         socket.write(`${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(8000)}HTTP/1.1 200 OK\r\n\r\n`);
-      // The body comes once the consumer listens: it is handed on inside the socket's read.
-      else void trickle(socket, ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', 'hello'], 50);
+      else {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+        bodyTo = socket;
+      }
     });
     await expect(direct.request('GET', new URL(`${server.url}/interim`), {})).rejects.toMatchObject({
       code: 'UND_ERR_SOCKET',
@@ -364,6 +373,9 @@ describe('direct reads: framing', () => {
     response.body.on('data', () => {
       throw new Error('consumer bug');
     });
+    // The body is sent once the consumer listens, so that it is handed on inside the socket's read
+    // (sent with the head, it would wait in the body's buffer and reach the consumer from a later tick).
+    bodyTo?.write('hello');
     expect(await failure).toMatchObject({ message: 'consumer bug' });
   });
 

@@ -32,6 +32,8 @@ const docker = dockerClient(env.dockerHost);
 let scratch: string;
 let base: Layer;
 let profilePath: string;
+/** For the signal tests: their apps never answer, and no run may end on its own before the signal. */
+let patientProfilePath: string;
 
 interface RunResult {
   rule: string;
@@ -184,6 +186,8 @@ beforeAll(async () => {
   base = await busyboxLayer();
   profilePath = join(scratch, 'fast.yaml');
   await writeFile(profilePath, 'extends: ivoa\nparameters:\n  run:\n    startupTimeoutSeconds: 6\n');
+  patientProfilePath = join(scratch, 'patient.yaml');
+  await writeFile(patientProfilePath, 'extends: ivoa\nparameters:\n  run:\n    startupTimeoutSeconds: 60\n');
 });
 
 afterAll(async () => {
@@ -625,10 +629,14 @@ describe('ivoc lint --run', () => {
     const inputs = await Promise.all(images.map((image, i) => archive(`int-${i}`, image)));
     const stop = await watchContainers(`ivoc.test.group=jobs-int-${run}`);
     const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'lint', ...inputs, '--run', '--profile', profilePath], {
-      env: { ...process.env, DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'lint', ...inputs, '--run', '--profile', patientProfilePath],
+      {
+        env: { ...process.env, DOCKER_HOST: env.dockerHost, IVOC_JOBS: '2' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const runningNow = async () => (await Promise.all(images.map(running))).reduce((a, b) => a + b, 0);
     for (let i = 0; i < 150 && (await runningNow()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
@@ -659,10 +667,14 @@ describe('ivoc lint --run', () => {
     });
     const reference = await archive(signal, image);
     const bin = fileURLToPath(new URL('../bin/ivoc.cjs', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'lint', reference, '--run', '--profile', profilePath], {
-      env: { ...process.env, DOCKER_HOST: env.dockerHost },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'lint', reference, '--run', '--profile', patientProfilePath],
+      {
+        env: { ...process.env, DOCKER_HOST: env.dockerHost },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     // Wait until the container runs, then interrupt.
     for (let i = 0; i < 100 && (await running(image)) === 0; i++)
