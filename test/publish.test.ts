@@ -282,7 +282,11 @@ describe('ivoc publish', () => {
       const image = compliantWebImage([base, app, big, secret], goodLabels);
       const src = await layoutOf(image);
       const repository = repo('refused-files');
-      const result = await publish([src, `${proxy.host}/${repository}:v1`]);
+      // A cache of its own: with the big layer's facts cached by an earlier test, the verdict could
+      // come before staging had opened a session; read, the layer takes far longer than a POST.
+      const result = await publish([src, `${proxy.host}/${repository}:v1`], {
+        IVOC_CACHE_DIR: join(scratch, 'cache-refused-files'),
+      });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('IVC-SEC-001');
       expect(result.stderr).toContain('not published');
