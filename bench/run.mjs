@@ -251,11 +251,6 @@ function sampleTree(rootPid) {
 }
 
 /**
- * Runs COMMAND once; wall time from spawn to exit (process.hrtime). With
- * `time`, under /usr/bin/time (peak RSS of the largest process, CPU seconds)
- * and with the process tree's RSS sampled every 50 ms.
- */
-/**
  * Variables removed from every measured command's environment. With
  * NODE_EXTRA_CA_CERTS set (as some sandboxes and CI images set it for every
  * process), Node reads and parses those certificates at each start, before
@@ -272,6 +267,11 @@ function measuredEnv(extra = {}) {
   return env;
 }
 
+/**
+ * Runs COMMAND once; wall time from spawn to exit (process.hrtime). With
+ * `time`, under /usr/bin/time (peak RSS of the largest process, CPU seconds)
+ * and with the process tree's RSS sampled every 50 ms.
+ */
 async function runOnce(command, args, options = {}) {
   let file = command;
   let argv = args;
